@@ -1,0 +1,52 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from . import lockout
+from .models import Role
+
+GENERIC_LOCKED = (
+    "Too many failed sign-in attempts. Please wait 15 minutes and try again, "
+    "or reset your password."
+)
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+    error_messages = {
+        "invalid_login": "E-mail or password is not correct.",
+        "inactive": "E-mail or password is not correct.",
+    }
+
+    def _ip(self) -> str | None:
+        return self.request.META.get("REMOTE_ADDR") if self.request else None
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").lower()
+        if email and lockout.is_locked(email, self._ip()):
+            raise ValidationError(GENERIC_LOCKED, code="locked")
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            if email:
+                lockout.register_failure(email, self._ip())
+            raise
+        lockout.reset(email)
+        return cleaned
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    read_only = forms.BooleanField(required=False)
+    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Valid for (days)")

@@ -1,0 +1,160 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from aigsec.audit.services import audit_record
+from aigsec.core.access import Perm, get_for_user, get_membership_for_user
+
+from .forms import LoginForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from .middleware import SESSION_KEY
+from .models import ApiToken, Membership
+from .services import (
+    api_token_create,
+    api_token_revoke,
+    membership_add,
+    membership_change_role,
+    membership_remove,
+)
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_record(
+            "auth.password_changed", actor=self.request.user, target=f"user:{self.request.user.pk}"
+        )
+        messages.success(self.request, "Your password has been changed.")
+        return response
+
+
+@login_required
+@require_POST
+def team_switch(request: HttpRequest) -> HttpResponse:
+    m = get_membership_for_user(request.user, request.POST.get("team"))
+    request.session[SESSION_KEY] = m.team_id
+    messages.info(request, f"You are now working in {m.team.name}.")
+    return redirect("home")
+
+
+def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
+    for msgs in exc.message_dict.values():
+        for msg in msgs:
+            messages.error(request, msg)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest, team_id: int) -> HttpResponse:
+    m = get_membership_for_user(request.user, team_id, Perm.MANAGE)
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership_add(team=m.team, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                for e in errs:
+                    form.add_error(field if field in form.fields else None, e)
+        else:
+            messages.success(request, f"{form.cleaned_data['email']} added to {m.team.name}.")
+            return redirect("members", team_id=m.team_id)
+    rows = Membership.objects.filter(team=m.team).select_related("user").order_by("user__email")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "accounts/members.html",
+        {"team": m.team, "rows": rows, "form": form, "role_form": MemberRoleForm()},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+    target = get_for_user(
+        request.user, Membership.objects.select_related("team", "user"), membership_id, Perm.MANAGE
+    )
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the listed roles.")
+        return redirect("members", team_id=target.team_id)
+    try:
+        membership_change_role(
+            membership=target, role=form.cleaned_data["role"], actor=request.user
+        )
+    except ValidationError as exc:
+        _form_errors(request, exc)
+    else:
+        messages.success(request, f"{target.user.email} is now {target.get_role_display()}.")
+    return redirect("members", team_id=target.team_id)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    target = get_for_user(
+        request.user, Membership.objects.select_related("team", "user"), membership_id, Perm.MANAGE
+    )
+    try:
+        membership_remove(membership=target, actor=request.user)
+    except ValidationError as exc:
+        _form_errors(request, exc)
+    else:
+        messages.success(request, f"{target.user.email} removed from {target.team.name}.")
+    return redirect("members", team_id=target.team_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = TokenCreateForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        from datetime import timedelta
+
+        _token, secret = api_token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            read_only=form.cleaned_data["read_only"],
+            lifetime=timedelta(days=form.cleaned_data["days"]),
+        )
+        form = TokenCreateForm()
+    rows = ApiToken.objects.filter(user=request.user)
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"rows": rows, "form": form, "secret": secret},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    if token is None:
+        audit_record(
+            "access.denied",
+            actor=request.user,
+            target=f"token:{token_id}",
+            data={"reason": "not the owner"},
+        )
+        from django.http import Http404
+
+        raise Http404("Not found.")
+    api_token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("tokens")

@@ -1,0 +1,94 @@
+"""Writes to the audit trail. Every state-changing service calls `audit_record` in its own
+transaction, so the event commits or rolls back with the change it describes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from .chain import checkpoint_mac, event_hash, format_at
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+
+
+def _normalise(data: dict[str, Any] | None) -> dict[str, Any]:
+    # Round-trip through JSON so the hashed value is exactly what the JSON column returns.
+    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+
+def audit_record(
+    action: str,
+    *,
+    actor: Any = None,
+    team: Any = None,
+    target: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event. `actor` and `team` may be model instances or ids (or None)."""
+    actor_id = getattr(actor, "pk", actor)
+    if actor_id is not None and not getattr(actor, "is_authenticated", True):
+        actor_id = None
+    team_id = getattr(team, "pk", team)
+    with transaction.atomic():
+        # The row lock on the single head row serialises appends across processes; the lock
+        # is held until the surrounding transaction ends, so the chain cannot fork.
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        seq = head.seq + 1
+        at = timezone.now()
+        body = {
+            "seq": seq,
+            "at": format_at(at),
+            "actor": actor_id,
+            "action": action,
+            "team": team_id,
+            "target": target,
+            "data": _normalise(data),
+        }
+        digest = event_hash(head.hash, body)
+        event = AuditEvent.objects.create(
+            seq=seq,
+            at=at,
+            actor=actor_id,
+            action=action,
+            team=team_id,
+            target=target,
+            data=body["data"],
+            prev_hash=head.hash,
+            hash=digest,
+        )
+        AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
+    return event
+
+
+def checkpoint_key() -> bytes:
+    """The HMAC key: AUDIT_CHECKPOINT_KEY, else a 0600 file in the data dir made on first use."""
+    if settings.AUDIT_CHECKPOINT_KEY:
+        return settings.AUDIT_CHECKPOINT_KEY.encode()
+    path = Path(settings.AIGSEC_DATA_DIR) / "audit-checkpoint.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def audit_checkpoint_take() -> AuditCheckpoint | None:
+    """Sign the current head. Returns None while the trail is empty."""
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        if head.seq == 0:
+            return None
+        mac = checkpoint_mac(checkpoint_key(), head.seq, head.hash)
+        return AuditCheckpoint.objects.create(seq=head.seq, hash=head.hash, mac=mac)

@@ -1,0 +1,130 @@
+"""The one door to tenant data.
+
+Every view, API endpoint and task fetches tenant objects through these functions. They scope by
+team membership and role: an object of a team the user does not belong to is a 404 (its
+existence is not revealed), a role that lacks the permission is a 403. Both are recorded in the
+audit trail.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Model, QuerySet
+from django.http import Http404
+
+from aigsec.accounts.models import Membership, Role
+from aigsec.audit.services import audit_record
+
+M = TypeVar("M", bound=Model)
+
+
+class Perm(StrEnum):
+    VIEW = "view"  # read everything of the team
+    EDIT = "edit"  # AI systems, assessments (create, copy, status)
+    ANSWER = "answer"  # responses, owners, evidence
+    REVIEW = "review"  # accept / reject / request changes
+    REPORT = "report"  # request signed reports, exports
+    MANAGE = "manage"  # members, roles, team settings, custom frameworks
+    AUDIT = "audit"  # read the audit trail
+
+
+ROLE_PERMS: dict[str, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(
+        {Perm.VIEW, Perm.EDIT, Perm.ANSWER, Perm.REPORT, Perm.MANAGE, Perm.AUDIT}
+    ),
+    Role.RISK_OWNER: frozenset({Perm.VIEW, Perm.EDIT, Perm.ANSWER}),
+    # Auditors judge; they never edit what they judge (separation of duties).
+    Role.AUDITOR: frozenset({Perm.VIEW, Perm.REVIEW, Perm.AUDIT}),
+    Role.MANAGER: frozenset({Perm.VIEW, Perm.EDIT, Perm.REPORT}),
+}
+
+
+def role_allows(role: str, perm: Perm) -> bool:
+    return perm in ROLE_PERMS.get(role, frozenset())
+
+
+def _team_path(model: type[Model]) -> str:
+    return getattr(model, "TEAM_PATH", "team")
+
+
+def teams_with_perm(user: Any, perm: Perm) -> list[int]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    roles = [r for r, perms in ROLE_PERMS.items() if perm in perms]
+    return list(
+        Membership.objects.filter(user=user, role__in=roles).values_list("team_id", flat=True)
+    )
+
+
+def scope_for_user(user: Any, qs: QuerySet[M], perm: Perm = Perm.VIEW) -> QuerySet[M]:
+    """Narrow a queryset to the teams in which `user` holds `perm`."""
+    path = _team_path(qs.model)
+    teams = teams_with_perm(user, perm)
+    return qs.filter(**{f"{path}__in": teams})
+
+
+def _deny(user: Any, obj_label: str, reason: str, team_id: int | None) -> None:
+    audit_record(
+        "access.denied",
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        team=team_id,
+        target=obj_label,
+        data={"reason": reason},
+    )
+
+
+def get_for_user(user: Any, qs: QuerySet[M], pk: Any, perm: Perm = Perm.VIEW) -> M:
+    """Fetch one tenant object the user may act on with `perm`, or raise 404 / 403."""
+    model = qs.model
+    label = f"{model._meta.model_name}:{pk}"
+    path = _team_path(model)
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("Not found.") from None
+    # Fetch unscoped first (one query, team id annotated) so a refusal can be recorded.
+    obj = qs.filter(pk=pk).annotate(_team_id=F(path)).first()
+    if obj is None:
+        raise Http404("Not found.")
+    team_id = obj._team_id
+    role = _role_in(user, team_id)
+    if role is None:
+        _deny(user, label, "not a member of the owning team", team_id)
+        raise Http404("Not found.")
+    if not role_allows(role, perm):
+        _deny(user, label, f"role {role} lacks {perm}", team_id)
+        raise PermissionDenied(f"Your role ({Role(role).label}) does not allow this.")
+    return obj
+
+
+def _role_in(user: Any, team_id: int) -> str | None:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    cache = getattr(user, "_aigsec_roles", None)
+    if cache is None:
+        cache = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        user._aigsec_roles = cache
+    return cache.get(team_id)
+
+
+def get_membership_for_user(user: Any, team_id: Any, perm: Perm = Perm.VIEW) -> Membership:
+    """The user's membership of a team, checked for `perm`; 404 for a team not theirs."""
+    try:
+        team_id = int(team_id)
+    except (TypeError, ValueError):
+        raise Http404("Not found.") from None
+    m = (
+        Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
+        if getattr(user, "is_authenticated", False)
+        else None
+    )
+    if m is None:
+        _deny(user, f"team:{team_id}", "not a member", team_id)
+        raise Http404("Not found.")
+    if not role_allows(m.role, perm):
+        _deny(user, f"team:{team_id}", f"role {m.role} lacks {perm}", team_id)
+        raise PermissionDenied(f"Your role ({m.get_role_display()}) does not allow this.")
+    return m

@@ -1,0 +1,21 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from aigsec.core import views as core_views
+
+api_v1 = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("accounts/", include("aigsec.accounts.urls")),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "aigsec.core.errors.bad_request"
+handler403 = "aigsec.core.errors.permission_denied"
+handler404 = "aigsec.core.errors.page_not_found"
+handler500 = "aigsec.core.errors.server_error"
