@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from aigsec.core import views as core_views
+from assessments import views as assessment_views
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -9,10 +10,12 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", assessment_views.dashboard, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include("aigsec.accounts.urls")),
     path("api/v1/", include(api_v1)),
+    path("api/v1/", include("assessments.api_urls")),
+    path("", include("assessments.urls")),
 ]
 
 handler400 = "aigsec.core.errors.bad_request"

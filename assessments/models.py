@@ -28,9 +28,7 @@ class Framework(models.Model):
             models.UniqueConstraint(
                 fields=["slug"], condition=Q(owner_team__isnull=True), name="framework_slug_bundled"
             ),
-            models.UniqueConstraint(
-                fields=["slug", "owner_team"], name="framework_slug_per_team"
-            ),
+            models.UniqueConstraint(fields=["slug", "owner_team"], name="framework_slug_per_team"),
         ]
 
     def __str__(self) -> str:
@@ -116,7 +114,9 @@ class Control(models.Model):
                 condition=Q(responsibility__in=Responsibility.values),
                 name="control_responsibility_valid",
             ),
-            models.CheckConstraint(condition=Q(weight__gte=1), name="control_weight_positive"),
+            models.CheckConstraint(
+                condition=Q(weight__gte=1) & Q(weight__lte=5), name="control_weight_1_to_5"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -165,7 +165,11 @@ class AISystem(models.Model):
         max_length=12, choices=SystemStatus.choices, default=SystemStatus.DEVELOPMENT
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -223,7 +227,9 @@ class Assessment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["team", "ai_system", "-created_at"], name="assess_team_sys")]
+        indexes = [
+            models.Index(fields=["team", "ai_system", "-created_at"], name="assess_team_sys")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=AssessmentStatus.values), name="assessment_status"

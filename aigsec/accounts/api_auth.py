@@ -14,7 +14,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0] != self.keyword:
+        if not parts or parts[0] != self.keyword:
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
@@ -23,7 +23,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if token.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
             raise exceptions.PermissionDenied("This token is read-only.")
-        if token.last_used_at is None or (timezone.now() - token.last_used_at).seconds > 60:
+        if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
             type(token).objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
 

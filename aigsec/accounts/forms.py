@@ -1,9 +1,10 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 
 from . import lockout
 from .models import Role
+from .net import client_ip
 
 GENERIC_LOCKED = (
     "Too many failed sign-in attempts. Please wait 15 minutes and try again, "
@@ -21,7 +22,7 @@ class LoginForm(AuthenticationForm):
     }
 
     def _ip(self) -> str | None:
-        return self.request.META.get("REMOTE_ADDR") if self.request else None
+        return client_ip(self.request) if self.request else None
 
     def clean(self):
         email = (self.cleaned_data.get("username") or "").lower()
@@ -50,3 +51,13 @@ class TokenCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
     read_only = forms.BooleanField(required=False)
     days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Valid for (days)")
+
+
+class InvitationAwarePasswordResetForm(PasswordResetForm):
+    """Also sends the link to accounts created by an admin without a password (invitations);
+    Django's form skips accounts with an unusable password."""
+
+    def get_users(self, email):
+        from .models import User
+
+        return User.objects.filter(email__iexact=email, is_active=True)

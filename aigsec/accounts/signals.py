@@ -6,9 +6,11 @@ from django.dispatch import receiver
 
 from aigsec.audit.services import audit_record
 
+from .net import client_ip
+
 
 def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    return client_ip(request) if request is not None else None
 
 
 @receiver(user_logged_in)

@@ -1,8 +1,6 @@
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -31,8 +29,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
             checks["broker"] = f"error: {type(exc).__name__}"
     ok = checks["database"] == "ok" and not checks["broker"].startswith("error")
     return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")

@@ -1,0 +1,13 @@
+"""API v1 routes for frameworks, AI systems, assessments and responses (under /api/v1/)."""
+
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+router = SimpleRouter(trailing_slash=True, use_regex_path=False)
+router.register("frameworks", api.FrameworkViewSet, basename="api-framework")
+router.register("ai-systems", api.AISystemViewSet, basename="api-ai-system")
+router.register("assessments", api.AssessmentViewSet, basename="api-assessment")
+router.register("responses", api.ResponseViewSet, basename="api-response")
+
+urlpatterns = router.urls

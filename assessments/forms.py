@@ -1,0 +1,92 @@
+from django import forms
+
+from aigsec.accounts.models import Role
+
+from .models import AISystem, FrameworkVersion, Response, ResponseStatus
+
+
+class AISystemForm(forms.ModelForm):
+    class Meta:
+        model = AISystem
+        fields = [
+            "name",
+            "description",
+            "business_owner",
+            "criticality",
+            "model_source",
+            "deployment",
+            "status",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        qs = AISystem.objects.filter(team=self.team, name__iexact=name)
+        if self.instance.pk:
+            qs = qs.exclude(pk=self.instance.pk)
+        if qs.exists():
+            raise forms.ValidationError("Your team already has an AI system with this name.")
+        return name
+
+
+class AssessmentCreateForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    framework_version = forms.ModelChoiceField(queryset=FrameworkVersion.objects.none())
+    based_on = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Start from an earlier assessment",
+        help_text="Copies its answers, owners and due dates.",
+    )
+
+    def __init__(self, *args, ai_system, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["framework_version"].queryset = (
+            FrameworkVersion.objects.filter(framework__owner_team__isnull=True)
+            | FrameworkVersion.objects.filter(framework__owner_team=ai_system.team_id)
+        ).select_related("framework")
+        first = (
+            self.fields["framework_version"].queryset.order_by("framework__slug", "-number").first()
+        )
+        self.fields["framework_version"].initial = first
+        self.fields["based_on"].queryset = ai_system.assessments.all()
+
+
+class ResponseForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    status = forms.ChoiceField(choices=ResponseStatus.choices)
+    justification = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000
+    )
+    owner = forms.ModelChoiceField(queryset=None, required=False)
+    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, response: Response, owners, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners
+        p = f"r{response.pk}"
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"{p}-{name}"
+
+
+def owners_for_team(team_id: int):
+    from aigsec.accounts.models import User
+
+    return User.objects.filter(
+        memberships__team_id=team_id,
+        memberships__role__in=[Role.RISK_OWNER, Role.ADMIN],
+        is_active=True,
+    ).order_by("email")
+
+
+class AssignForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=None, required=False)
+    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, team_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners_for_team(team_id)

@@ -1,0 +1,261 @@
+"""Reads: scores, progress, dashboard rows, My work. Each runs a fixed number of queries,
+whatever the number of AI systems, assessments or responses (aggregated in SQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
+
+from aigsec.accounts.models import User
+from aigsec.core.access import Perm, scope_for_user
+
+from .models import AISystem, Assessment, AssessmentStatus, Guideline, Pillar, Response
+
+# The value of each status on the 0..1 scale; not_applicable is excluded from scores.
+# See docs/scoring.md.
+STATUS_VALUE: dict[str, float] = {
+    "not_started": 0.0,
+    "not_implemented": 0.0,
+    "partial": 1 / 3,
+    "largely": 2 / 3,
+    "full": 1.0,
+}
+
+
+@dataclass
+class Tally:
+    """Weighted sums for one scope (a guideline, a pillar or the whole assessment)."""
+
+    weight: float = 0.0
+    earned: float = 0.0
+    total: int = 0
+    answered: int = 0
+    applicable: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, status: str, weight: float, count: int) -> None:
+        self.total += count
+        self.by_status[status] += count
+        if status != "not_started":
+            self.answered += count
+        if status in STATUS_VALUE:
+            self.applicable += count
+            self.weight += weight
+            self.earned += weight * STATUS_VALUE[status]
+
+    @property
+    def score(self) -> float | None:
+        return round(100 * self.earned / self.weight, 1) if self.weight else None
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.answered / self.total) if self.total else 0
+
+
+def _tallies(assessment_ids: list[int]) -> dict[int, dict[str, dict[Any, Tally]]]:
+    """One query: per assessment, guideline and status, the count and the summed weight."""
+    rows = (
+        Response.objects.filter(assessment_id__in=assessment_ids)
+        .values(
+            "assessment_id",
+            "status",
+            guideline_id=F("control__guideline_id"),
+            pillar_id=F("control__guideline__pillar_id"),
+        )
+        .annotate(n=Count("id"), w=Sum("control__weight"))
+        .order_by()
+    )
+    out: dict[int, dict[str, dict[Any, Tally]]] = defaultdict(
+        lambda: {
+            "overall": defaultdict(Tally),
+            "pillar": defaultdict(Tally),
+            "guideline": defaultdict(Tally),
+        }
+    )
+    for r in rows:
+        t = out[r["assessment_id"]]
+        for scope, key in (
+            ("overall", None),
+            ("pillar", r["pillar_id"]),
+            ("guideline", r["guideline_id"]),
+        ):
+            t[scope][key].add(r["status"], float(r["w"] or 0), r["n"])
+    return out
+
+
+@dataclass
+class Scores:
+    overall: float | None
+    progress: int
+    by_status: dict[str, int]
+    pillars: list[dict[str, Any]]
+    guidelines: list[dict[str, Any]]
+
+    def as_api(self) -> dict[str, Any]:
+        keys = ("ref", "title", "score", "progress")
+        return {
+            "overall": self.overall,
+            "progress": self.progress,
+            "pillars": [{k: p[k] for k in keys} for p in self.pillars],
+            "guidelines": [{k: g[k] for k in (*keys, "pillar_ref")} for g in self.guidelines],
+        }
+
+
+def _structure(version_ids: set[int]) -> tuple[list[Pillar], list[Guideline]]:
+    pillars = list(Pillar.objects.filter(version_id__in=version_ids).order_by("order"))
+    guidelines = list(
+        Guideline.objects.filter(version_id__in=version_ids)
+        .select_related("pillar")
+        .order_by("order")
+    )
+    return pillars, guidelines
+
+
+def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
+    """Scores of many assessments in three queries (tallies, pillars, guidelines)."""
+    if not assessments:
+        return {}
+    tallies = _tallies([a.pk for a in assessments])
+    pillars, guidelines = _structure({a.framework_version_id for a in assessments})
+    result = {}
+    for a in assessments:
+        t = tallies[a.pk]
+        overall = t["overall"][None]
+        result[a.pk] = Scores(
+            overall=overall.score,
+            progress=overall.progress,
+            by_status=dict(overall.by_status),
+            pillars=[
+                {
+                    "id": p.pk,
+                    "ref": p.ref,
+                    "title": p.title,
+                    "score": t["pillar"][p.pk].score,
+                    "progress": t["pillar"][p.pk].progress,
+                }
+                for p in pillars
+                if p.version_id == a.framework_version_id
+            ],
+            guidelines=[
+                {
+                    "id": g.pk,
+                    "ref": g.ref,
+                    "title": g.title,
+                    "pillar_ref": g.pillar.ref,
+                    "score": t["guideline"][g.pk].score,
+                    "progress": t["guideline"][g.pk].progress,
+                }
+                for g in guidelines
+                if g.version_id == a.framework_version_id
+            ],
+        )
+    return result
+
+
+def assessment_scores(assessment: Assessment) -> Scores:
+    return scores_for_assessments([assessment])[assessment.pk]
+
+
+@dataclass
+class DashboardRow:
+    system: AISystem
+    assessment: Assessment | None
+    scores: Scores | None
+    overdue: int
+
+
+def dashboard_rows(team_id: int, include_archived: bool = False) -> list[DashboardRow]:
+    """Each AI system of the team with its latest assessment, scores and overdue count.
+    Queries: systems (1), latest assessments (1), tallies + structure (3), overdue (1)."""
+    systems_qs = AISystem.objects.filter(team_id=team_id)
+    if not include_archived:
+        systems_qs = systems_qs.exclude(status="archived")
+    latest = Assessment.objects.filter(ai_system=OuterRef("pk")).order_by("-created_at", "-id")
+    systems = list(systems_qs.annotate(latest_id=Subquery(latest.values("pk")[:1])))
+    latest_ids = [s.latest_id for s in systems if s.latest_id]
+    assessments = (
+        {
+            a.pk: a
+            for a in Assessment.objects.filter(pk__in=latest_ids).select_related(
+                "framework_version__framework"
+            )
+        }
+        if latest_ids
+        else {}
+    )
+    scores = scores_for_assessments(list(assessments.values()))
+    overdue = (
+        dict(
+            Response.objects.filter(
+                assessment_id__in=latest_ids,
+                due_date__lt=timezone.localdate(),
+            )
+            .exclude(status__in=["full", "not_applicable"])
+            .values_list("assessment_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        if latest_ids
+        else {}
+    )
+    return [
+        DashboardRow(
+            system=s,
+            assessment=assessments.get(s.latest_id),
+            scores=scores.get(s.latest_id),
+            overdue=overdue.get(s.latest_id, 0),
+        )
+        for s in systems
+    ]
+
+
+def my_work(user: User) -> QuerySet[Response]:
+    """Responses assigned to `user` in open assessments of their teams, overdue first."""
+    today = timezone.localdate()
+    qs = (
+        scope_for_user(user, Response.objects.all(), Perm.VIEW)
+        .filter(owner=user)
+        .exclude(assessment__status=AssessmentStatus.FINAL)
+        .select_related("control__guideline", "assessment__ai_system", "assessment__team")
+        .annotate(overdue=Q(due_date__lt=today) & ~Q(status__in=["full", "not_applicable"]))
+    )
+    return qs.order_by(F("overdue").desc(), F("due_date").asc(nulls_last=True), "control__order")
+
+
+def is_overdue(response: Response, today: dt.date | None = None) -> bool:
+    today = today or timezone.localdate()
+    return bool(
+        response.due_date
+        and response.due_date < today
+        and response.status not in ("full", "not_applicable")
+    )
+
+
+def compare_assessments(a: Assessment, b: Assessment) -> list[dict[str, Any]]:
+    """Per control ref, what changed between two assessments (status, justification, owner)."""
+
+    def index(x: Assessment) -> dict[str, Response]:
+        return {
+            r.control.ref: r
+            for r in x.responses.select_related("control", "owner").order_by("control__order")
+        }
+
+    left, right = index(a), index(b)
+    refs = sorted(set(left) | set(right), key=lambda r: (left.get(r) or right[r]).control.order)
+    out = []
+    for ref in refs:
+        lr, rr = left.get(ref), right.get(ref)
+        changed = [
+            f
+            for f in ("status", "justification", "owner_id", "due_date")
+            if (getattr(lr, f, None) != getattr(rr, f, None))
+        ]
+        out.append(
+            {"ref": ref, "control": (rr or lr).control, "left": lr, "right": rr, "changed": changed}
+        )
+    return out

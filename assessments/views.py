@@ -1,0 +1,424 @@
+"""HTML views: AI systems, assessments, the questionnaire (htmx), My work, compare."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from aigsec.core.access import Perm, get_for_user, get_membership_for_user, role_allows
+
+from . import selectors, services
+from .charts import pillar_chart
+from .forms import AISystemForm, AssessmentCreateForm, AssignForm, ResponseForm, owners_for_team
+from .models import (
+    AISystem,
+    Assessment,
+    AssessmentStatus,
+    Guideline,
+    Pillar,
+    Response,
+    SystemStatus,
+)
+
+
+def _team_membership(request: HttpRequest, perm: Perm = Perm.VIEW):
+    if not request.membership:
+        raise Http404("You are not a member of any team.")
+    return get_membership_for_user(request.user, request.membership.team_id, perm)
+
+
+def _can(request: HttpRequest, team_id: int, perm: Perm) -> bool:
+    m = request.membership
+    return bool(m) and m.team_id == team_id and role_allows(m.role, perm)
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    for field, errs in exc.message_dict.items():
+        for e in errs:
+            form.add_error(field if field in form.fields else None, e)
+
+
+# --- Dashboard --------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.membership:
+        return render(request, "core/home.html")
+    m = _team_membership(request)
+    rows = selectors.dashboard_rows(m.team_id)
+    for row in rows:
+        row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
+    return render(
+        request,
+        "assessments/dashboard.html",
+        {"rows": rows, "team": m.team, "can_edit": _can(request, m.team_id, Perm.EDIT)},
+    )
+
+
+# --- AI systems -------------------------------------------------------------------------
+
+
+@login_required
+def ai_system_list(request: HttpRequest) -> HttpResponse:
+    m = _team_membership(request)
+    show_archived = request.GET.get("archived") == "1"
+    qs = AISystem.objects.filter(team_id=m.team_id)
+    if not show_archived:
+        qs = qs.exclude(status=SystemStatus.ARCHIVED)
+    return render(
+        request,
+        "assessments/ai_system_list.html",
+        {
+            "systems": qs,
+            "show_archived": show_archived,
+            "can_edit": _can(request, m.team_id, Perm.EDIT),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ai_system_create_view(request: HttpRequest) -> HttpResponse:
+    m = _team_membership(request, Perm.EDIT)
+    form = AISystemForm(request.POST or None, team=m.team)
+    if request.method == "POST" and form.is_valid():
+        try:
+            system = services.ai_system_create(team=m.team, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"AI system “{system.name}” created.")
+            return redirect("ai_system_detail", pk=system.pk)
+    return render(
+        request,
+        "assessments/ai_system_form.html",
+        {"form": form, "system": None},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def ai_system_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    system = get_for_user(request.user, AISystem.objects.select_related("team"), pk)
+    assessments = list(system.assessments.select_related("framework_version__framework"))
+    scores = selectors.scores_for_assessments(assessments)
+    for a in assessments:
+        a.scores = scores[a.pk]
+    return render(
+        request,
+        "assessments/ai_system_detail.html",
+        {
+            "system": system,
+            "assessments": assessments,
+            "can_edit": _can(request, system.team_id, Perm.EDIT),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ai_system_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    system = get_for_user(request.user, AISystem.objects.all(), pk, Perm.EDIT)
+    form = AISystemForm(request.POST or None, instance=system, team=system.team)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ai_system_update(system=system, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("ai_system_detail", pk=system.pk)
+    if request.method == "POST":
+        system.refresh_from_db()  # the form mutated the instance; show the stored name
+    return render(
+        request,
+        "assessments/ai_system_form.html",
+        {"form": form, "system": system},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def ai_system_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    system = get_for_user(request.user, AISystem.objects.all(), pk, Perm.EDIT)
+    services.ai_system_update(system=system, actor=request.user, status=SystemStatus.ARCHIVED)
+    messages.success(request, f"“{system.name}” archived. Its assessments are kept.")
+    return redirect("ai_system_list")
+
+
+# --- Assessments ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assessment_create_view(request: HttpRequest, pk: int) -> HttpResponse:
+    system = get_for_user(request.user, AISystem.objects.select_related("team"), pk, Perm.EDIT)
+    form = AssessmentCreateForm(request.POST or None, ai_system=system)
+    if request.method == "POST" and form.is_valid():
+        try:
+            a = services.assessment_create(
+                ai_system=system,
+                actor=request.user,
+                framework_version=form.cleaned_data["framework_version"],
+                title=form.cleaned_data["title"],
+                based_on=form.cleaned_data["based_on"],
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Assessment “{a.title}” created.")
+            return redirect("assessment_detail", pk=a.pk)
+    return render(
+        request,
+        "assessments/assessment_create.html",
+        {"form": form, "system": system},
+        status=400 if form.errors else 200,
+    )
+
+
+def _assessment_qs():
+    return Assessment.objects.select_related("ai_system", "team", "framework_version__framework")
+
+
+@login_required
+def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    a = get_for_user(request.user, _assessment_qs(), pk)
+    scores = selectors.assessment_scores(a)
+    others = a.ai_system.assessments.exclude(pk=a.pk).only("pk", "title", "created_at")
+    return render(
+        request,
+        "assessments/assessment_detail.html",
+        {
+            "a": a,
+            "scores": scores,
+            "chart": pillar_chart(scores.pillars),
+            "others": others,
+            "next_statuses": sorted(services.TRANSITIONS[a.status]),
+            "status_labels": dict(AssessmentStatus.choices),
+            "can_edit": _can(request, a.team_id, Perm.EDIT),
+        },
+    )
+
+
+@login_required
+@require_POST
+def assessment_status(request: HttpRequest, pk: int) -> HttpResponse:
+    a = get_for_user(request.user, Assessment.objects.all(), pk, Perm.EDIT)
+    try:
+        a = services.assessment_set_status(
+            assessment=a, status=request.POST.get("status", ""), actor=request.user
+        )
+    except services.AssessmentLocked as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        for msgs in exc.message_dict.values():
+            for msg in msgs:
+                messages.error(request, msg)
+    else:
+        messages.success(request, f"Status is now {a.get_status_display()}.")
+    return redirect("assessment_detail", pk=pk)
+
+
+@login_required
+def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    a = get_for_user(request.user, _assessment_qs(), pk)
+    other_id = request.GET.get("other")
+    if not other_id:
+        return redirect("assessment_detail", pk=pk)
+    b = get_for_user(request.user, _assessment_qs(), other_id)
+    if b.ai_system_id != a.ai_system_id:
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "Cannot compare",
+                "message": "Only assessments of the same AI system can be compared.",
+            },
+            status=400,
+        )
+    rows = selectors.compare_assessments(b, a)
+    return render(
+        request,
+        "assessments/compare.html",
+        {"a": a, "b": b, "rows": rows, "changed": sum(1 for r in rows if r["changed"])},
+    )
+
+
+# --- The questionnaire ------------------------------------------------------------------
+
+
+def _response_context(request: HttpRequest, r: Response, owners, form=None, conflict=None):
+    can_answer = _can(request, r.assessment.team_id, Perm.ANSWER) and not r.assessment.is_locked
+    if form is None:
+        form = ResponseForm(
+            initial={
+                "version": r.version,
+                "status": r.status,
+                "justification": r.justification,
+                "owner": r.owner_id,
+                "due_date": r.due_date,
+            },
+            response=r,
+            owners=owners,
+        )
+    return {
+        "r": r,
+        "form": form,
+        "can_answer": can_answer,
+        "conflict": conflict,
+        "overdue": selectors.is_overdue(r),
+    }
+
+
+@login_required
+def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
+    a = get_for_user(request.user, _assessment_qs(), pk)
+    pillars = list(Pillar.objects.filter(version_id=a.framework_version_id))
+    pillar = next((p for p in pillars if p.ref == pillar_ref), None)
+    if pillar is None:
+        raise Http404("No such pillar in this framework.")
+    responses = list(
+        Response.objects.filter(assessment=a, control__guideline__pillar=pillar)
+        .select_related("control__guideline", "owner")
+        .order_by("control__order")
+    )
+    owners = list(owners_for_team(a.team_id))
+    guidelines: dict[int, dict] = {}
+    for r in responses:
+        r.assessment = a
+        g = r.control.guideline
+        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(
+            _response_context(request, r, owners)
+        )
+    scores = selectors.assessment_scores(a)
+    return render(
+        request,
+        "assessments/questionnaire.html",
+        {
+            "a": a,
+            "pillar": pillar,
+            "pillars": pillars,
+            "sections": list(guidelines.values()),
+            "scores": scores,
+            "owners": owners,
+            "can_answer": _can(request, a.team_id, Perm.ANSWER) and not a.is_locked,
+            "assign_form": AssignForm(team_id=a.team_id),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    perm = Perm.ANSWER if request.method == "POST" else Perm.VIEW
+    r = get_for_user(
+        request.user,
+        Response.objects.select_related("control__guideline__pillar", "owner", "assessment__team"),
+        pk,
+        perm,
+    )
+    owners = owners_for_team(r.assessment.team_id)
+    status, conflict, form = 200, None, None
+    if request.method == "POST":
+        form = ResponseForm(request.POST, response=r, owners=owners)
+        if not form.is_valid():
+            status = 400
+        else:
+            d = form.cleaned_data
+            try:
+                r = services.response_save(
+                    response=r,
+                    expected_version=d["version"],
+                    actor=request.user,
+                    status=d["status"],
+                    justification=d["justification"],
+                    owner=d["owner"],
+                    due_date=d["due_date"],
+                )
+            except services.ResponseConflict as exc:
+                status, conflict = 409, exc.current
+            except services.AssessmentLocked as exc:
+                status = 409
+                form.add_error(None, str(exc))
+            except ValidationError as exc:
+                status = 400
+                _apply_errors(form, exc)
+            else:
+                form = None
+                if not request.headers.get("HX-Request"):
+                    messages.success(request, f"Answer to {r.control.ref} saved.")
+        if not request.headers.get("HX-Request") and status == 200:
+            return redirect(f"{_pillar_url(r)}#r{r.pk}")
+    if conflict is not None:
+        conflict = Response.objects.select_related("owner", "updated_by").get(pk=conflict.pk)
+        r = conflict  # show the current answer; the user's own input stays in the form
+        r.assessment = Assessment.objects.select_related("team").get(pk=r.assessment_id)
+    ctx = _response_context(request, r, owners, form=form, conflict=conflict)
+    if conflict is not None:
+        ctx["form"] = ResponseForm(
+            initial={**request.POST.dict(), "version": conflict.version}, response=r, owners=owners
+        )
+    ctx["item"] = ctx
+    if request.headers.get("HX-Request") and request.method == "POST" and status == 200:
+        ctx["scores"] = selectors.assessment_scores(r.assessment)
+        ctx["oob"] = True
+    return render(request, "assessments/_response.html", ctx, status=status)
+
+
+def _pillar_url(r: Response) -> str:
+    from django.urls import reverse
+
+    return reverse("questionnaire", args=[r.assessment_id, r.control.guideline.pillar.ref])
+
+
+@login_required
+@require_POST
+def guideline_assign(request: HttpRequest, pk: int, guideline_id: int) -> HttpResponse:
+    a = get_for_user(request.user, _assessment_qs(), pk, Perm.ANSWER)
+    guideline = (
+        Guideline.objects.filter(pk=guideline_id, version_id=a.framework_version_id)
+        .select_related("pillar")
+        .first()
+    )
+    if guideline is None:
+        raise Http404("No such guideline in this assessment.")
+    form = AssignForm(request.POST, team_id=a.team_id)
+    if not form.is_valid():
+        messages.error(request, "Choose a risk owner of this team and a valid date.")
+    else:
+        try:
+            n = services.responses_assign(
+                assessment=a,
+                responses=list(a.responses.filter(control__guideline=guideline)),
+                owner=form.cleaned_data["owner"],
+                due_date=form.cleaned_data["due_date"],
+                actor=request.user,
+            )
+        except services.AssessmentLocked as exc:
+            messages.error(request, str(exc))
+        except ValidationError as exc:
+            for msgs in exc.message_dict.values():
+                for msg in msgs:
+                    messages.error(request, msg)
+        else:
+            messages.success(request, f"{n} controls of {guideline.ref} assigned.")
+    return redirect("questionnaire", pk=a.pk, pillar_ref=guideline.pillar.ref)
+
+
+# --- My work ----------------------------------------------------------------------------
+
+
+@login_required
+def my_work_view(request: HttpRequest) -> HttpResponse:
+    rows = list(selectors.my_work(request.user)[:500])
+    return render(
+        request,
+        "assessments/my_work.html",
+        {"rows": rows, "overdue": sum(1 for r in rows if r.overdue)},
+    )
