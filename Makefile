@@ -51,11 +51,17 @@ format: dev-deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The test database is reused between runs (fast), and rebuilt when any migration changes.
+MIGRATIONS_HASH = $(shell cat $$(ls aigsec/*/migrations/*.py */migrations/*.py | sort) | sha1sum | cut -c1-12)
+DB_STAMP = var/test/.db-$(MIGRATIONS_HASH)
+
 test: dev-deps services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
-	$(TEST_ENV) $(BIN)/pytest
+	mkdir -p var/test
+	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) $(BIN)/pytest; \
+	else rm -f var/test/.db-*; $(TEST_ENV) $(BIN)/pytest --create-db && touch $(DB_STAMP); fi
 
 clean:
 	rm -rf var/test

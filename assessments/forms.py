@@ -62,15 +62,24 @@ class ResponseForm(forms.Form):
     justification = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000
     )
-    owner = forms.ModelChoiceField(queryset=None, required=False)
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, response: Response, owners, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = owners
+        # A plain choice list over owners fetched once per page: one select per control on
+        # the questionnaire must not cost one query per control.
+        self._owners = {u.pk: u for u in owners}
+        self.fields["owner"].choices = [("", "— nobody —")] + [
+            (u.pk, u.display_name) for u in owners
+        ]
         p = f"r{response.pk}"
         for name, field in self.fields.items():
             field.widget.attrs["id"] = f"{p}-{name}"
+
+    def clean_owner(self):
+        pk = self.cleaned_data.get("owner")
+        return self._owners.get(pk) if pk is not None else None
 
 
 def owners_for_team(team_id: int):

@@ -54,7 +54,8 @@ class Tally:
 
     @property
     def progress(self) -> int:
-        return round(100 * self.answered / self.total) if self.total else 0
+        # Half up (12.5 -> 13), not Python's banker's rounding.
+        return (200 * self.answered + self.total) // (2 * self.total) if self.total else 0
 
 
 def _tallies(assessment_ids: list[int]) -> dict[int, dict[str, dict[Any, Tally]]]:
@@ -221,7 +222,7 @@ def my_work(user: User) -> QuerySet[Response]:
         scope_for_user(user, Response.objects.all(), Perm.VIEW)
         .filter(owner=user)
         .exclude(assessment__status=AssessmentStatus.FINAL)
-        .select_related("control__guideline", "assessment__ai_system", "assessment__team")
+        .select_related("control__guideline__pillar", "assessment__ai_system", "assessment__team")
         .annotate(overdue=Q(due_date__lt=today) & ~Q(status__in=["full", "not_applicable"]))
     )
     return qs.order_by(F("overdue").desc(), F("due_date").asc(nulls_last=True), "control__order")

@@ -323,7 +323,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         perm,
     )
-    owners = owners_for_team(r.assessment.team_id)
+    owners = list(owners_for_team(r.assessment.team_id))
     status, conflict, form = 200, None, None
     if request.method == "POST":
         form = ResponseForm(request.POST, response=r, owners=owners)

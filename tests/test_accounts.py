@@ -695,6 +695,11 @@ def test_seed_demo_prints_a_generated_password(db, monkeypatch):
     for email in DEMO_ROLES:
         assert email in text
     assert _login(Client(), "admin@demo.test", password).status_code == 302
+    # Running it again keeps the printed password working (it is kept in the data dir).
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert f"password for all: {password} " in again.getvalue()
+    assert _login(Client(), "risk@demo.test", password).status_code == 302
 
 
 # --- Health ----------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 import os
 import secrets
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -19,14 +21,25 @@ DEMO_USERS = [
 ]
 
 
+def demo_password() -> tuple[str, str]:
+    """DEMO_PASSWORD, else one generated once and kept (0600) in the data dir, so that running
+    seed_demo again keeps the logins it printed before."""
+    if os.environ.get("DEMO_PASSWORD"):
+        return os.environ["DEMO_PASSWORD"], "from DEMO_PASSWORD"
+    path = Path(settings.AIGSEC_DATA_DIR) / "demo-password.txt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("demo-" + secrets.token_urlsafe(9))
+    return path.read_text().strip(), f"generated, kept in {path}; set DEMO_PASSWORD to choose"
+
+
 class Command(BaseCommand):
     help = "Create the demo teams, users and data (idempotent). Password: $DEMO_PASSWORD."
 
     def handle(self, *args, **opts):
-        password = os.environ.get("DEMO_PASSWORD") or ""
-        printed = not password
-        if not password:
-            password = "demo-" + secrets.token_urlsafe(9)
+        password, source = demo_password()
         with transaction.atomic():
             for team_name, email, role, full_name in DEMO_USERS:
                 team = Team.objects.filter(name=team_name).first() or team_create(name=team_name)
@@ -41,11 +54,7 @@ class Command(BaseCommand):
                 if not Membership.objects.filter(team=team, user=user).exists():
                     membership_add(team=team, email=email, role=role, actor=None)
             self.seed_domain()
-        self.stdout.write(
-            "Demo logins (password for all: {}{}):".format(
-                password, " — generated, set DEMO_PASSWORD to choose one" if printed else ""
-            )
-        )
+        self.stdout.write(f"Demo logins, password for all: {password} ({source})")
         for team_name, email, role, _ in DEMO_USERS:
             self.stdout.write(f"  {email:<22} {Role(role).label:<12} {team_name}")
 

@@ -1,0 +1,337 @@
+"""The questionnaire and the other HTML pages of assessments: saving, conflicts, locking, roles,
+assignment, copying, comparing, and query counts at two data sizes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from aigsec.audit.models import AuditEvent
+from assessments import services
+from assessments.models import AISystem, Assessment, Response
+
+from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def assessment(personas):
+    return make_assessment(
+        team=personas.team, actor=personas.risk_owner, version=make_framework_version(2, 2, 2)
+    )
+
+
+def _first(a: Assessment) -> Response:
+    return a.responses.order_by("control__order").first()
+
+
+def _post(client, r: Response, **data):
+    payload = {
+        "version": r.version,
+        "status": "full",
+        "justification": "",
+        "owner": "",
+        "due_date": "",
+    }
+    payload.update(data)
+    return client.post(reverse("response_edit", args=[r.pk]), payload, **HX)
+
+
+def test_saving_an_answer_updates_it_and_the_progress_without_reload(personas, assessment):
+    r = _first(assessment)
+    resp = _post(personas.client(personas.risk_owner), r, status="largely")
+    assert resp.status_code == 200
+    body = resp.content.decode()
+    assert 'id="progress"' in body and 'hx-swap-oob="true"' in body
+    assert "13% answered" in body  # 1 of 8 controls
+    r.refresh_from_db()
+    assert (r.status, r.version) == ("largely", 2)
+    ev = AuditEvent.objects.filter(action="response.answered").latest("seq")
+    assert ev.data == {"control": r.control.ref, "old": "not_started", "new": "largely"}
+    assessment.refresh_from_db()
+    assert assessment.status == "in_progress"  # the first answer starts the assessment
+
+
+def test_second_writer_gets_a_conflict_showing_the_other_answer(personas, assessment):
+    r = _first(assessment)
+    alice = personas.client(personas.risk_owner)
+    bob = personas.client(personas.admin)
+    assert _post(alice, r, status="partial", justification="Alice's reason").status_code == 200
+    resp = _post(bob, r, status="full", justification="Bob's view")  # still version 1
+    assert resp.status_code == 409
+    body = resp.content.decode()
+    assert "someone else changed this answer" in body
+    assert "Alice&#x27;s reason" in body and "Partially implemented" in body
+    assert "Bob&#x27;s view" in body  # Bob's own input is kept in the form
+    r.refresh_from_db()
+    assert (r.status, r.justification, r.version) == ("partial", "Alice's reason", 2)
+
+
+@pytest.mark.parametrize("status", ["not_applicable", "partial"])
+def test_justification_is_required_for_na_and_partial(personas, assessment, status):
+    r = _first(assessment)
+    resp = _post(personas.client(personas.risk_owner), r, status=status, justification="  ")
+    assert resp.status_code == 400
+    assert "justification is required" in resp.content.decode()
+    r.refresh_from_db()
+    assert (r.status, r.version) == ("not_started", 1)
+
+
+def test_unknown_status_and_bad_owner_are_refused(personas, assessment):
+    r = _first(assessment)
+    c = personas.client(personas.risk_owner)
+    assert _post(c, r, status="perfect").status_code == 400
+    assert _post(c, r, owner=str(personas.auditor.pk)).status_code == 400  # not a risk owner
+    r.refresh_from_db()
+    assert (r.status, r.owner_id, r.version) == ("not_started", None, 1)
+
+
+def test_final_assessment_is_locked(personas, assessment):
+    c = personas.client(personas.manager)
+    for status in ("in_progress", "in_review", "final"):
+        resp = c.post(reverse("assessment_status", args=[assessment.pk]), {"status": status})
+        assert resp.status_code == 302
+    assessment.refresh_from_db()
+    assert assessment.status == "final" and assessment.finalised_at is not None
+    assert AuditEvent.objects.filter(
+        action="assessment.locked", target=f"assessment:{assessment.pk}"
+    ).exists()
+    r = _first(assessment)
+    resp = _post(personas.client(personas.risk_owner), r, status="full")
+    assert resp.status_code == 409 and "locked" in resp.content.decode()
+    r.refresh_from_db()
+    assert r.status == "not_started"
+    page = personas.client(personas.risk_owner).get(
+        reverse("questionnaire", args=[assessment.pk, "1"])
+    )
+    assert b"read-only" in page.content and b'hx-post="' not in page.content
+    # No way back out of final.
+    c.post(reverse("assessment_status", args=[assessment.pk]), {"status": "in_review"})
+    assessment.refresh_from_db()
+    assert assessment.status == "final"
+
+
+def test_invalid_transition_changes_nothing(personas, assessment):
+    resp = personas.client(personas.manager).post(
+        reverse("assessment_status", args=[assessment.pk]), {"status": "final"}, follow=True
+    )
+    assert "Cannot move from draft to final" in resp.content.decode()
+    assessment.refresh_from_db()
+    assert assessment.status == "draft"
+
+
+@pytest.mark.parametrize("who", ["auditor", "manager"])
+def test_auditors_and_managers_cannot_answer(personas, assessment, who):
+    r = _first(assessment)
+    resp = _post(personas.client(getattr(personas, who)), r, status="full")
+    assert resp.status_code == 403
+    r.refresh_from_db()
+    assert r.status == "not_started"
+    page = personas.client(getattr(personas, who)).get(
+        reverse("questionnaire", args=[assessment.pk, "1"])
+    )
+    assert page.status_code == 200 and b'hx-post="' not in page.content
+
+
+def test_assign_a_whole_guideline(personas, assessment):
+    g = _first(assessment).control.guideline
+    due = timezone.localdate() + dt.timedelta(days=10)
+    resp = personas.client(personas.risk_owner).post(
+        reverse("guideline_assign", args=[assessment.pk, g.pk]),
+        {"owner": personas.risk_owner.pk, "due_date": due.isoformat()},
+    )
+    assert resp.status_code == 302
+    rows = assessment.responses.filter(control__guideline=g)
+    assert rows.count() == 2
+    assert all(r.owner_id == personas.risk_owner.pk and r.due_date == due for r in rows)
+    assert (
+        assessment.responses.exclude(control__guideline=g).filter(owner__isnull=False).count() == 0
+    )
+    assert AuditEvent.objects.filter(action="response.owner_assigned").exists()
+
+
+def test_my_work_lists_assignments_overdue_first_across_teams(personas, assessment):
+    today = timezone.localdate()
+    rows = list(assessment.responses.order_by("control__order"))
+    services.response_save(
+        response=rows[0],
+        expected_version=1,
+        actor=personas.admin,
+        status="not_started",
+        justification="",
+        owner=personas.risk_owner,
+        due_date=today + dt.timedelta(days=5),
+    )
+    services.response_save(
+        response=rows[1],
+        expected_version=1,
+        actor=personas.admin,
+        status="not_started",
+        justification="",
+        owner=personas.risk_owner,
+        due_date=today - dt.timedelta(days=3),
+    )
+    resp = personas.client(personas.risk_owner).get(reverse("my_work"))
+    body = resp.content.decode()
+    assert resp.status_code == 200 and "1 overdue" in body
+    assert body.index(rows[1].control.title) < body.index(rows[0].control.title)
+    # The auditor has nothing assigned.
+    assert (
+        "Nothing is assigned"
+        in personas.client(personas.auditor).get(reverse("my_work")).content.decode()
+    )
+
+
+def test_ai_system_create_edit_archive(personas):
+    c = personas.client(personas.risk_owner)
+    data = {
+        "name": "Fraud model",
+        "description": "",
+        "business_owner": "CFO",
+        "criticality": "high",
+        "model_source": "in_house",
+        "deployment": "DC1",
+        "status": "production",
+    }
+    assert c.post(reverse("ai_system_create"), data).status_code == 302
+    system = AISystem.objects.get(name="Fraud model", team=personas.team)
+    dup = c.post(reverse("ai_system_create"), {**data, "name": "fraud MODEL"})
+    assert dup.status_code == 400 and b"already has an AI system" in dup.content
+    bad = c.post(reverse("ai_system_create"), {**data, "name": "X", "model_source": "magic"})
+    assert bad.status_code == 400
+    assert AISystem.objects.filter(team=personas.team).count() == 1
+    c.post(reverse("ai_system_edit", args=[system.pk]), {**data, "deployment": "DC2"})
+    c.post(reverse("ai_system_archive", args=[system.pk]))
+    system.refresh_from_db()
+    assert (system.deployment, system.status) == ("DC2", "archived")
+    actions = set(
+        AuditEvent.objects.filter(target=f"aisystem:{system.pk}").values_list("action", flat=True)
+    )
+    assert actions == {"ai_system.created", "ai_system.updated", "ai_system.archived"}
+    assert (
+        personas.client(personas.auditor)
+        .post(reverse("ai_system_create"), {**data, "name": "Y"})
+        .status_code
+        == 403
+    )
+
+
+def test_new_assessment_from_an_earlier_one_copies_answers_and_compare_shows_changes(
+    personas, assessment
+):
+    r = _first(assessment)
+    services.response_save(
+        response=r,
+        expected_version=1,
+        actor=personas.risk_owner,
+        status="partial",
+        justification="half way",
+    )
+    c = personas.client(personas.risk_owner)
+    resp = c.post(
+        reverse("assessment_create", args=[assessment.ai_system_id]),
+        {
+            "title": "Second",
+            "framework_version": assessment.framework_version_id,
+            "based_on": assessment.pk,
+        },
+    )
+    assert resp.status_code == 302
+    second = Assessment.objects.get(title="Second")
+    copied = second.responses.get(control=r.control)
+    assert (copied.status, copied.justification) == ("partial", "half way")
+    assert second.responses.count() == assessment.responses.count()
+    services.response_save(
+        response=copied,
+        expected_version=copied.version,
+        actor=personas.risk_owner,
+        status="full",
+        justification="done",
+    )
+    page = c.get(reverse("assessment_compare", args=[second.pk]), {"other": assessment.pk})
+    assert page.status_code == 200
+    assert "1 control changed" in page.content.decode()
+    other_system = AISystemFactory(team=personas.team)
+    foreign = make_assessment(
+        ai_system=other_system, actor=personas.risk_owner, version=assessment.framework_version
+    )
+    assert (
+        c.get(reverse("assessment_compare", args=[second.pk]), {"other": foreign.pk}).status_code
+        == 400
+    )
+
+
+# --- Query counts: the same at two data sizes --------------------------------------------
+
+
+def _count(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _systems_with_assessments(personas, n: int, version) -> list[Assessment]:
+    out = []
+    for _ in range(n):
+        a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+        for r in a.responses.all()[:3]:
+            services.response_save(
+                response=r,
+                expected_version=r.version,
+                actor=personas.risk_owner,
+                status="largely",
+                justification="",
+                owner=personas.risk_owner,
+                due_date=timezone.localdate() - dt.timedelta(days=1),
+            )
+        out.append(a)
+    return out
+
+
+def test_dashboard_and_my_work_query_counts_do_not_grow(personas):
+    version = make_framework_version(2, 2, 3)
+    c = personas.client(personas.risk_owner)
+    _systems_with_assessments(personas, 1, version)
+    # Dashboard: session, user, membership (x2: middleware + door), systems + latest id,
+    # latest assessments, tallies, pillars, guidelines, overdue counts.
+    small = {u: _count(c, reverse(u)) for u in ("home", "my_work", "ai_system_list")}
+    _systems_with_assessments(personas, 19, version)
+    large = {u: _count(c, reverse(u)) for u in ("home", "my_work", "ai_system_list")}
+    assert small == large, (small, large)
+    assert small["home"] <= 12
+
+
+def test_questionnaire_query_count_does_not_grow_with_controls(personas):
+    c = personas.client(personas.risk_owner)
+    small = make_assessment(
+        team=personas.team, actor=personas.risk_owner, version=make_framework_version(2, 1, 1)
+    )
+    large = make_assessment(
+        team=personas.team, actor=personas.risk_owner, version=make_framework_version(2, 5, 8)
+    )
+    for a in (small, large):
+        for r in a.responses.all():
+            services.response_save(
+                response=r,
+                expected_version=r.version,
+                actor=personas.risk_owner,
+                status="full",
+                justification="",
+                owner=personas.risk_owner,
+            )
+    # Session, user, membership, the door (assessment + roles), pillars, responses with
+    # controls and owners, owner choices, tallies, pillars, guidelines.
+    n_small = _count(c, reverse("questionnaire", args=[small.pk, "1"]))
+    n_large = _count(c, reverse("questionnaire", args=[large.pk, "1"]))
+    assert n_small == n_large
+    assert n_small <= 14
+    n_small = _count(c, reverse("assessment_detail", args=[small.pk]))
+    n_large = _count(c, reverse("assessment_detail", args=[large.pk]))
+    assert n_small == n_large
