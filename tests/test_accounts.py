@@ -30,7 +30,7 @@ from aigsec.accounts.forms import GENERIC_LOCKED
 from aigsec.accounts.middleware import SESSION_KEY
 from aigsec.accounts.models import ApiToken, Membership, Role, Team, User
 from aigsec.accounts.services import api_token_create
-from aigsec.audit.models import AuditChainHead, AuditEvent
+from aigsec.audit.models import AuditEvent
 
 from .factories import PASSWORD, MembershipFactory
 
@@ -38,13 +38,6 @@ INVALID_LOGIN = "E-mail or password is not correct."
 NEW_PASSWORD = "Violet-lantern-orbit-7391"
 # A masked CSRF token: 64 letters and digits, different on every render.
 CSRF_TOKEN = re.compile(r"\b[A-Za-z0-9]{64}\b")
-
-
-@pytest.fixture(autouse=True)
-def _audit_chain_head(db):
-    # The head row comes from a data migration; a transactional test elsewhere flushes it, and
-    # with --reuse-db it stays gone.
-    AuditChainHead.objects.get_or_create(pk=1)
 
 
 def _login(client: Client, email: str, password: str = PASSWORD, ip: str = "10.0.0.1"):

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from aigsec.accounts.models import Role, User
 from aigsec.accounts.services import api_token_create
-from aigsec.audit.models import AuditChainHead, AuditEvent
+from aigsec.audit.models import AuditEvent
 from assessments import services
 from assessments.api import DEFAULT_FRAMEWORK_SLUG
 from assessments.models import (
@@ -33,12 +33,6 @@ from .factories import MembershipFactory, TeamFactory, UserFactory
 from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def _audit_chain_head(db):
-    # The head row comes from a data migration; a transactional test elsewhere flushes it.
-    AuditChainHead.objects.get_or_create(pk=1)
 
 
 def client_for(user: User | None) -> APIClient:

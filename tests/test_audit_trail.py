@@ -257,3 +257,11 @@ def test_two_processes_appending_at_once_make_one_valid_chain():
     assert switches >= 1
     result, _ = audit_verify_db()
     assert result.ok and result.count == 2 * n
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chain_head_survives_a_flush():
+    # A flush (as transactional tests do between tests) emits post_migrate, which restores the
+    # head row that every append locks.
+    call_command("flush", "--noinput")
+    assert audit_record("test.after_flush").seq == 1

@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from aigsec.audit.models import AuditChainHead, AuditEvent
+from aigsec.audit.models import AuditEvent
 from assessments.frameworks import (
     FrameworkFileError,
     bundled_framework_paths,
@@ -63,12 +63,6 @@ EXPECTED_GUIDELINES = [
     ("4.3", "Follow a secure-by-design approach to updates"),
     ("4.4", "Collect and share lessons learned"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _audit_chain_head(db):
-    # The head row comes from a data migration; a transactional test elsewhere flushes it.
-    AuditChainHead.objects.get_or_create(pk=1)
 
 
 @pytest.fixture
