@@ -32,6 +32,7 @@ def _isolated(settings, tmp_path):
     settings.AIGSEC_DATA_DIR = tmp_path / "data"
     settings.MEDIA_ROOT = tmp_path / "data" / "media"
     settings.AUDIT_CHECKPOINT_KEY = "test-checkpoint-key"
+    settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -143,3 +143,13 @@ def test_anonymous_is_sent_to_login(client, victim, name):
     assert resp.status_code in (302, 405), (name, resp.status_code)
     if resp.status_code == 302:
         assert resp["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", ["99999999999999999999", "-1", "0", "abc"])
+def test_out_of_range_or_garbage_ids_are_404_not_500(personas, bad):
+    c = personas.client(personas.admin)
+    assert c.post(reverse("team_switch"), {"team": bad}).status_code == 404
+    if bad.isdigit():
+        assert c.get(f"/teams/{bad}/members/").status_code == 404
+        assert c.get(f"/assessments/{bad}/").status_code == 404

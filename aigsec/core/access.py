@@ -50,6 +50,20 @@ def _team_path(model: type[Model]) -> str:
     return getattr(model, "TEAM_PATH", "team")
 
 
+_MAX_ID = 2**63 - 1
+
+
+def _as_id(value: Any) -> int:
+    """A database id from user input, or 404: out-of-range numbers must not reach the DB."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise Http404("Not found.") from None
+    if not 0 < n <= _MAX_ID:
+        raise Http404("Not found.")
+    return n
+
+
 def teams_with_perm(user: Any, perm: Perm) -> list[int]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return []
@@ -81,10 +95,7 @@ def get_for_user(user: Any, qs: QuerySet[M], pk: Any, perm: Perm = Perm.VIEW) ->
     model = qs.model
     label = f"{model._meta.model_name}:{pk}"
     path = _team_path(model)
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Http404("Not found.") from None
+    pk = _as_id(pk)
     # Fetch unscoped first (one query, team id annotated) so a refusal can be recorded.
     obj = qs.filter(pk=pk).annotate(_team_id=F(path)).first()
     if obj is None:
@@ -112,10 +123,7 @@ def _role_in(user: Any, team_id: int) -> str | None:
 
 def get_membership_for_user(user: Any, team_id: Any, perm: Perm = Perm.VIEW) -> Membership:
     """The user's membership of a team, checked for `perm`; 404 for a team not theirs."""
-    try:
-        team_id = int(team_id)
-    except (TypeError, ValueError):
-        raise Http404("Not found.") from None
+    team_id = _as_id(team_id)
     m = (
         Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
         if getattr(user, "is_authenticated", False)
