@@ -23,7 +23,10 @@ def _colour(score: float | None) -> str:
 
 def pillar_chart(pillars: Sequence[dict[str, Any]], *, width: int = 560) -> SafeString:
     """Horizontal bars, one per pillar, 0-100. Each item needs ref, title and score."""
-    bar_h, gap, label_w, top = 22, 12, 210, 8
+    bar_h, gap, top = 22, 12, 8
+    # Room for the longest label (about 6.7 px per character at 12 px), at most 55% of the width.
+    longest = max((len(f"{p['ref']} {p['title']}") for p in pillars), default=10)
+    label_w = min(int(longest * 6.7) + 14, int(width * 0.55))
     height = top + len(pillars) * (bar_h + gap) + 18
     plot_w = width - label_w - 50
     parts = [

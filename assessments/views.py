@@ -21,6 +21,7 @@ from .models import (
     Guideline,
     Pillar,
     Response,
+    ResponseStatus,
     SystemStatus,
 )
 
@@ -201,6 +202,9 @@ def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "others": others,
             "next_statuses": sorted(services.TRANSITIONS[a.status]),
             "status_labels": dict(AssessmentStatus.choices),
+            "status_counts": [
+                (label, scores.by_status.get(value, 0)) for value, label in ResponseStatus.choices
+            ],
             "can_edit": _can(request, a.team_id, Perm.EDIT),
         },
     )
