@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user, role_allows
+from aigsec.core.feedback import add_form_errors, error_messages
 
 from . import selectors, services
 from .charts import pillar_chart
@@ -35,12 +36,6 @@ def _team_membership(request: HttpRequest, perm: Perm = Perm.VIEW):
 def _can(request: HttpRequest, team_id: int, perm: Perm) -> bool:
     m = request.membership
     return bool(m) and m.team_id == team_id and role_allows(m.role, perm)
-
-
-def _apply_errors(form, exc: ValidationError) -> None:
-    for field, errs in exc.message_dict.items():
-        for e in errs:
-            form.add_error(field if field in form.fields else None, e)
 
 
 # --- Dashboard --------------------------------------------------------------------------
@@ -91,7 +86,7 @@ def ai_system_create_view(request: HttpRequest) -> HttpResponse:
         try:
             system = services.ai_system_create(team=m.team, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             messages.success(request, f"AI system “{system.name}” created.")
             return redirect("ai_system_detail", pk=system.pk)
@@ -130,7 +125,7 @@ def ai_system_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.ai_system_update(system=system, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             messages.success(request, "Changes saved.")
             return redirect("ai_system_detail", pk=system.pk)
@@ -171,7 +166,7 @@ def assessment_create_view(request: HttpRequest, pk: int) -> HttpResponse:
                 based_on=form.cleaned_data["based_on"],
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            add_form_errors(form, exc)
         else:
             messages.success(request, f"Assessment “{a.title}” created.")
             return redirect("assessment_detail", pk=a.pk)
@@ -221,9 +216,7 @@ def assessment_status(request: HttpRequest, pk: int) -> HttpResponse:
     except services.AssessmentLocked as exc:
         messages.error(request, str(exc))
     except ValidationError as exc:
-        for msgs in exc.message_dict.values():
-            for msg in msgs:
-                messages.error(request, msg)
+        error_messages(request, exc)
     else:
         messages.success(request, f"Status is now {a.get_status_display()}.")
     return redirect("assessment_detail", pk=pk)
@@ -352,7 +345,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, str(exc))
             except ValidationError as exc:
                 status = 400
-                _apply_errors(form, exc)
+                add_form_errors(form, exc)
             else:
                 form = None
                 if not request.headers.get("HX-Request"):
@@ -407,9 +400,7 @@ def guideline_assign(request: HttpRequest, pk: int, guideline_id: int) -> HttpRe
         except services.AssessmentLocked as exc:
             messages.error(request, str(exc))
         except ValidationError as exc:
-            for msgs in exc.message_dict.values():
-                for msg in msgs:
-                    messages.error(request, msg)
+            error_messages(request, exc)
         else:
             messages.success(request, f"{n} controls of {guideline.ref} assigned.")
     return redirect("questionnaire", pk=a.pk, pillar_ref=guideline.pillar.ref)

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user
+from aigsec.core.feedback import add_form_errors, error_messages
 
 from .forms import LoginForm, MemberAddForm, MemberRoleForm, TokenCreateForm
 from .middleware import SESSION_KEY
@@ -50,12 +51,6 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
-def _form_errors(request: HttpRequest, exc: ValidationError) -> None:
-    for msgs in exc.message_dict.values():
-        for msg in msgs:
-            messages.error(request, msg)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def members(request: HttpRequest, team_id: int) -> HttpResponse:
@@ -65,9 +60,7 @@ def members(request: HttpRequest, team_id: int) -> HttpResponse:
         try:
             membership_add(team=m.team, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errs in exc.message_dict.items():
-                for e in errs:
-                    form.add_error(field if field in form.fields else None, e)
+            add_form_errors(form, exc)
         else:
             messages.success(request, f"{form.cleaned_data['email']} added to {m.team.name}.")
             return redirect("members", team_id=m.team_id)
@@ -96,7 +89,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
             membership=target, role=form.cleaned_data["role"], actor=request.user
         )
     except ValidationError as exc:
-        _form_errors(request, exc)
+        error_messages(request, exc)
     else:
         messages.success(request, f"{target.user.email} is now {target.get_role_display()}.")
     return redirect("members", team_id=target.team_id)
@@ -111,7 +104,7 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     try:
         membership_remove(membership=target, actor=request.user)
     except ValidationError as exc:
-        _form_errors(request, exc)
+        error_messages(request, exc)
     else:
         messages.success(request, f"{target.user.email} removed from {target.team.name}.")
     return redirect("members", team_id=target.team_id)
