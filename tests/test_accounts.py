@@ -157,6 +157,8 @@ def test_lockout_refuses_correct_password_with_one_message_for_known_and_unknown
     # Byte for byte the same page, once the e-mail typed and the CSRF tokens are blanked.
     assert _normalised(r_known, known) == _normalised(r_unknown, unknown)
     assert not _events("auth.login")
+    # Refusals while locked are recorded too (they never reach authentication).
+    assert {e.data["email"] for e in _events("auth.login_locked")} == {known, unknown}
     # The lock is per address: someone else signs in from the same IP.
     assert _login(Client(), personas.admin.email, ip="10.1.0.1").status_code == 302
 
@@ -587,6 +589,9 @@ def test_revoked_token_is_401(personas):
     # Through the project's URLconf as well.
     api = Client().get("/api/v1/ai-systems/", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.status_code == 401
+    # Revoking again changes nothing and records nothing.
+    c.post(reverse("token_revoke", args=[token.pk]))
+    assert len(_events("token.revoked")) == 1
 
 
 def test_expired_token_is_401(personas):

@@ -2,6 +2,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 
+from aigsec.audit.services import audit_record
+
 from . import lockout
 from .models import Role
 from .net import client_ip
@@ -27,6 +29,8 @@ class LoginForm(AuthenticationForm):
     def clean(self):
         email = (self.cleaned_data.get("username") or "").lower()
         if email and lockout.is_locked(email, self._ip()):
+            # Refused before authentication, so Django's login-failed signal does not fire.
+            audit_record("auth.login_locked", data={"email": email, "ip": self._ip()})
             raise ValidationError(GENERIC_LOCKED, code="locked")
         try:
             cleaned = super().clean()

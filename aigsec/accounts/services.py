@@ -147,7 +147,8 @@ def api_token_lookup(secret: str) -> ApiToken | None:
 
 def api_token_revoke(*, token: ApiToken, actor: User) -> None:
     with transaction.atomic():
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
-        audit_record("token.revoked", actor=actor, target=f"token:{token.pk}")
+        if revoked:  # revoking twice is harmless and records nothing new
+            audit_record("token.revoked", actor=actor, target=f"token:{token.pk}")
