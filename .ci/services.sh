@@ -33,4 +33,8 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "services: Redis did not start" >&2; exit 1; }
 fi
+
+# The database named in the test DATABASE_URL (pytest creates test_aigsec beside it).
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'aigsec'" | grep -q 1 \
+  || createdb -h 127.0.0.1 -U postgres aigsec
 echo "services: PostgreSQL and Redis are up"

@@ -210,6 +210,8 @@ if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
         },
     }
 WHITENOISE_USE_FINDERS = DEBUG
+# Largest evidence file accepted; keep the proxy's request-body limit in line with it.
+AIGSEC_MAX_UPLOAD_BYTES = env.int("AIGSEC_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 
 # --- E-mail -------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from aigsec.core import views as core_views
@@ -12,10 +14,17 @@ api_v1 = [
 urlpatterns = [
     path("", assessment_views.dashboard, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=settings.STATIC_URL + "aigsec/favicon.svg", permanent=True),
+        name="favicon",
+    ),
     path("accounts/", include("aigsec.accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("assessments.api_urls")),
+    path("api/v1/", include("evidence.api_urls")),
     path("", include("assessments.urls")),
+    path("", include("evidence.urls")),
 ]
 
 handler400 = "aigsec.core.errors.bad_request"

@@ -9,7 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from aigsec.core.access import Perm, get_for_user, get_membership_for_user, role_allows
+from aigsec.core.access import (
+    Perm,
+    can_in_current_team,
+    current_membership_for_user,
+    get_for_user,
+)
 from aigsec.core.feedback import add_form_errors, error_messages
 
 from . import selectors, services
@@ -26,18 +31,6 @@ from .models import (
     SystemStatus,
 )
 
-
-def _team_membership(request: HttpRequest, perm: Perm = Perm.VIEW):
-    if not request.membership:
-        raise Http404("You are not a member of any team.")
-    return get_membership_for_user(request.user, request.membership.team_id, perm)
-
-
-def _can(request: HttpRequest, team_id: int, perm: Perm) -> bool:
-    m = request.membership
-    return bool(m) and m.team_id == team_id and role_allows(m.role, perm)
-
-
 # --- Dashboard --------------------------------------------------------------------------
 
 
@@ -45,14 +38,18 @@ def _can(request: HttpRequest, team_id: int, perm: Perm) -> bool:
 def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.membership:
         return render(request, "core/home.html")
-    m = _team_membership(request)
+    m = current_membership_for_user(request)
     rows = selectors.dashboard_rows(m.team_id)
     for row in rows:
         row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
     return render(
         request,
         "assessments/dashboard.html",
-        {"rows": rows, "team": m.team, "can_edit": _can(request, m.team_id, Perm.EDIT)},
+        {
+            "rows": rows,
+            "team": m.team,
+            "can_edit": can_in_current_team(request, m.team_id, Perm.EDIT),
+        },
     )
 
 
@@ -61,7 +58,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def ai_system_list(request: HttpRequest) -> HttpResponse:
-    m = _team_membership(request)
+    m = current_membership_for_user(request)
     show_archived = request.GET.get("archived") == "1"
     qs = AISystem.objects.filter(team_id=m.team_id)
     if not show_archived:
@@ -72,7 +69,7 @@ def ai_system_list(request: HttpRequest) -> HttpResponse:
         {
             "systems": qs,
             "show_archived": show_archived,
-            "can_edit": _can(request, m.team_id, Perm.EDIT),
+            "can_edit": can_in_current_team(request, m.team_id, Perm.EDIT),
         },
     )
 
@@ -80,7 +77,7 @@ def ai_system_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def ai_system_create_view(request: HttpRequest) -> HttpResponse:
-    m = _team_membership(request, Perm.EDIT)
+    m = current_membership_for_user(request, Perm.EDIT)
     form = AISystemForm(request.POST or None, team=m.team)
     if request.method == "POST" and form.is_valid():
         try:
@@ -111,7 +108,7 @@ def ai_system_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "system": system,
             "assessments": assessments,
-            "can_edit": _can(request, system.team_id, Perm.EDIT),
+            "can_edit": can_in_current_team(request, system.team_id, Perm.EDIT),
         },
     )
 
@@ -200,7 +197,7 @@ def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "status_counts": [
                 (label, scores.by_status.get(value, 0)) for value, label in ResponseStatus.choices
             ],
-            "can_edit": _can(request, a.team_id, Perm.EDIT),
+            "can_edit": can_in_current_team(request, a.team_id, Perm.EDIT),
         },
     )
 
@@ -251,7 +248,10 @@ def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _response_context(request: HttpRequest, r: Response, owners, form=None, conflict=None):
-    can_answer = _can(request, r.assessment.team_id, Perm.ANSWER) and not r.assessment.is_locked
+    can_answer = (
+        can_in_current_team(request, r.assessment.team_id, Perm.ANSWER)
+        and not r.assessment.is_locked
+    )
     if form is None:
         form = ResponseForm(
             initial={
@@ -304,7 +304,7 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "sections": list(guidelines.values()),
             "scores": scores,
             "owners": owners,
-            "can_answer": _can(request, a.team_id, Perm.ANSWER) and not a.is_locked,
+            "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
             "assign_form": AssignForm(team_id=a.team_id),
         },
     )

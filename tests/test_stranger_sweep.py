@@ -23,6 +23,7 @@ PUBLIC = "public"  # login, password reset, health, API schema and docs
 URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "home": (OWN, None),
     "healthz": (PUBLIC, None),
+    "favicon": (PUBLIC, None),
     "login": (PUBLIC, None),
     "logout": (OWN, None),
     "password_change": (OWN, None),
@@ -52,6 +53,14 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "guideline_assign": (OBJECT, {"pk": "assessment", "guideline_id": "guideline"}),
     "response_edit": (OBJECT, {"pk": "response"}),
     "my_work": (OWN, None),
+    "evidence_list": (OWN, None),
+    "evidence_create": (OWN, None),
+    "evidence_detail": (OBJECT, {"pk": "evidence"}),
+    "evidence_download": (OBJECT, {"pk": "evidence"}),
+    "evidence_revision": (OBJECT, {"pk": "evidence"}),
+    "evidence_link": (OBJECT, {"pk": "evidence"}),
+    "evidence_unlink": (OBJECT, {"pk": "evidence"}),
+    "evidence_withdraw": (OBJECT, {"pk": "evidence"}),
 }
 
 
@@ -87,6 +96,16 @@ def victim(personas):
     a = make_assessment(team=personas.team, actor=personas.risk_owner)
     response = a.responses.select_related("control__guideline__pillar").first()
     token, _ = api_token_create(user=personas.risk_owner, name="victim")
+    from evidence.services import evidence_create
+
+    evidence = evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title=f"Evidence of {a.ai_system.name}",
+        note="Victim note",
+        responses=[response],
+    )
     return {
         "team": personas.team.pk,
         "membership": Membership.objects.get(user=personas.risk_owner).pk,
@@ -94,6 +113,7 @@ def victim(personas):
         "system": a.ai_system_id,
         "assessment": a.pk,
         "response": response.pk,
+        "evidence": evidence.pk,
         "guideline": response.control.guideline_id,
         "pillar_ref": response.control.guideline.pillar.ref,
         "secret_name": a.ai_system.name,

@@ -136,3 +136,16 @@ def get_membership_for_user(user: Any, team_id: Any, perm: Perm = Perm.VIEW) -> 
         _deny(user, f"team:{team_id}", f"role {m.role} lacks {perm}", team_id)
         raise PermissionDenied(f"Your role ({m.get_role_display()}) does not allow this.")
     return m
+
+
+def current_membership_for_user(request: Any, perm: Perm = Perm.VIEW) -> Membership:
+    """The membership of the team the request works in (request.membership), checked."""
+    if not request.membership:
+        raise Http404("You are not a member of any team.")
+    return get_membership_for_user(request.user, request.membership.team_id, perm)
+
+
+def can_in_current_team(request: Any, team_id: int, perm: Perm) -> bool:
+    """For templates: whether to offer an action. The door still checks when it is used."""
+    m = request.membership
+    return bool(m) and m.team_id == team_id and role_allows(m.role, perm)

@@ -1,0 +1,106 @@
+"""Reads for evidence: the team's list with freshness, one item's revisions and links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from assessments.models import Response
+
+from .models import EvidenceItem, EvidenceLink, EvidenceRevision
+
+EXPIRING_DAYS = 30
+
+
+class Freshness:
+    VALID = "valid"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    LABELS = {VALID: "Valid", EXPIRING: "Expiring", EXPIRED: "Expired"}
+    BADGES = {VALID: "badge-ok", EXPIRING: "badge-warn", EXPIRED: "badge-bad"}
+
+
+def freshness(valid_until: dt.date | None, today: dt.date | None = None) -> str:
+    """valid, expiring (within 30 days) or expired. No end date counts as valid."""
+    today = today or timezone.localdate()
+    if valid_until is None:
+        return Freshness.VALID
+    if valid_until < today:
+        return Freshness.EXPIRED
+    if valid_until <= today + dt.timedelta(days=EXPIRING_DAYS):
+        return Freshness.EXPIRING
+    return Freshness.VALID
+
+
+def annotate_freshness(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    today = timezone.localdate()
+    for item in items:
+        item.freshness = freshness(item.valid_until, today)
+        item.freshness_label = Freshness.LABELS[item.freshness]
+        item.freshness_badge = Freshness.BADGES[item.freshness]
+    return items
+
+
+def evidence_list(
+    team_id: int, *, include_withdrawn: bool = False, fresh: str | None = None
+) -> list[EvidenceItem]:
+    """The team's evidence, newest first, in two queries whatever the number of items:
+    the items (with owner, link and revision counts) and their latest revisions."""
+    qs: QuerySet[EvidenceItem] = (
+        EvidenceItem.objects.filter(team_id=team_id)
+        .select_related("owner")
+        .annotate(
+            link_count=Count("links", distinct=True),
+            revision_count=Count("revisions", distinct=True),
+        )
+    )
+    if not include_withdrawn:
+        qs = qs.filter(withdrawn_at__isnull=True)
+    if fresh:
+        qs = filter_freshness(qs, fresh)
+    items = annotate_freshness(list(qs))
+    latest: dict[int, EvidenceRevision] = {}
+    file_ids = [i.pk for i in items if i.revision_count]
+    if file_ids:
+        for rev in EvidenceRevision.objects.filter(item_id__in=file_ids).order_by(
+            "item_id", "-number"
+        ):
+            latest.setdefault(rev.item_id, rev)
+    for i in items:
+        i.latest_revision = latest.get(i.pk)
+    return items
+
+
+def evidence_detail(item: EvidenceItem) -> dict[str, Any]:
+    revisions = list(item.revisions.select_related("uploaded_by").order_by("-number"))
+    links = list(
+        EvidenceLink.objects.filter(item=item)
+        .select_related("response__control", "response__assessment")
+        .order_by("response__assessment__title", "response__control__order")
+    )
+    annotate_freshness([item])
+    return {"item": item, "revisions": revisions, "links": links}
+
+
+def linkable_responses(team_id: int) -> QuerySet[Response]:
+    """Responses of the team's open (not final) assessments, for link forms."""
+    return (
+        Response.objects.filter(assessment__team_id=team_id)
+        .exclude(assessment__status="final")
+        .select_related("assessment", "control")
+        .order_by("assessment__title", "assessment_id", "control__order")
+    )
+
+
+def filter_freshness(qs: QuerySet[EvidenceItem], fresh: str) -> QuerySet[EvidenceItem]:
+    """The same rule as `freshness`, in SQL."""
+    today = timezone.localdate()
+    soon = today + dt.timedelta(days=EXPIRING_DAYS)
+    if fresh == Freshness.EXPIRED:
+        return qs.filter(valid_until__lt=today)
+    if fresh == Freshness.EXPIRING:
+        return qs.filter(valid_until__gte=today, valid_until__lte=soon)
+    return qs.exclude(valid_until__lte=soon)

@@ -1,0 +1,342 @@
+"""Writes for evidence: create, add a revision, link, unlink, withdraw, record downloads.
+
+Files are stored under server-generated names before the database transaction; if the
+transaction fails the stored file is deleted, so a refused or failed upload leaves neither a
+row nor a file behind. Every write is audited in the same transaction.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from aigsec.accounts.models import Membership, Team, User
+from aigsec.audit.services import audit_record
+from assessments.models import Response
+from assessments.services import AssessmentLocked
+
+from .models import EvidenceItem, EvidenceKind, EvidenceLink, EvidenceRevision
+from .upload import Inspected, inspect_upload
+
+CHUNK = 64 * 1024
+
+
+class IntegrityIncident(Exception):
+    """A stored file no longer matches its recorded hash (or is missing)."""
+
+    def __init__(self, revision: EvidenceRevision, reason: str):
+        super().__init__(
+            f"Revision {revision.number} of this evidence failed its integrity check "
+            f"({reason}); it will not be served. Administrators have been notified."
+        )
+        self.revision = revision
+        self.reason = reason
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def default_valid_until(team: Team, collected_on: dt.date | None = None) -> dt.date:
+    return add_months(collected_on or timezone.localdate(), team.evidence_validity_months)
+
+
+def _target(item: EvidenceItem) -> str:
+    return f"evidenceitem:{item.pk}"
+
+
+def _store(team_id: int, file: Any) -> tuple[str, Inspected]:
+    """Check the file, then store it under a server-generated name. Returns (name, facts)."""
+    facts = inspect_upload(file)
+    name = default_storage.save(f"evidence/{team_id}/{uuid.uuid4().hex}", file)
+    return name, facts
+
+
+def _team_responses(team: Team, responses: Iterable[Any]) -> list[Response]:
+    ids = {getattr(r, "pk", r) for r in responses}
+    if not ids:
+        return []
+    try:
+        ids = {int(i) for i in ids}
+    except (TypeError, ValueError):
+        raise ValidationError({"responses": "Unknown response."}) from None
+    found = list(
+        Response.objects.select_related("assessment").filter(pk__in=ids, assessment__team=team)
+    )
+    if len(found) != len(ids):
+        raise ValidationError({"responses": "Unknown response."})
+    for r in found:
+        if r.assessment.is_locked:
+            raise AssessmentLocked(r.assessment)
+    return found
+
+
+def _check_owner(team: Team, owner: User | None) -> None:
+    if owner is not None and not Membership.objects.filter(team=team, user=owner).exists():
+        raise ValidationError({"owner": "The owner must be a member of the team."})
+
+
+def evidence_create(
+    *,
+    team: Team,
+    actor: User,
+    kind: str,
+    title: str,
+    description: str = "",
+    uploaded_file: IO[bytes] | None = None,
+    url: str = "",
+    note: str = "",
+    owner: User | None = None,
+    collected_on: dt.date | None = None,
+    valid_until: dt.date | None = None,
+    tags: list[str] | None = None,
+    responses: Iterable[Any] = (),
+) -> EvidenceItem:
+    """Create an evidence item (with revision 1 for a file) and link it to responses.
+
+    Raises ValidationError (bad input, refused file) or AssessmentLocked.
+    """
+    title = (title or "").strip()
+    url, note = (url or "").strip(), (note or "").strip()
+    errors: dict[str, str] = {}
+    if kind not in EvidenceKind.values:
+        errors["kind"] = "Choose file, link or note."
+    if not title:
+        errors["title"] = "A title is required."
+    if kind == EvidenceKind.FILE and uploaded_file is None:
+        errors["file"] = "Choose a file to upload."
+    if kind == EvidenceKind.LINK:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            errors["url"] = "Enter an http or https address."
+    if kind == EvidenceKind.NOTE and not note:
+        errors["note"] = "Write the note."
+    if errors:
+        raise ValidationError(errors)
+    collected_on = collected_on or timezone.localdate()
+    valid_until = valid_until or default_valid_until(team, collected_on)
+    if valid_until < collected_on:
+        raise ValidationError({"valid_until": "Valid until cannot be before collected on."})
+    _check_owner(team, owner)
+    linked = _team_responses(team, responses)
+    item = EvidenceItem(
+        team=team,
+        kind=kind,
+        title=title[:200],
+        description=(description or "").strip(),
+        url=url if kind == EvidenceKind.LINK else "",
+        note=note if kind == EvidenceKind.NOTE else "",
+        owner=owner or actor,
+        collected_on=collected_on,
+        valid_until=valid_until,
+        tags=[str(t).strip() for t in (tags or []) if str(t).strip()],
+        created_by=actor,
+    )
+    stored: str | None = None
+    facts: Inspected | None = None
+    if kind == EvidenceKind.FILE:
+        stored, facts = _store(team.pk, uploaded_file)
+    try:
+        with transaction.atomic():
+            item.save()
+            data: dict[str, Any] = {"kind": kind, "title": item.title}
+            if facts is not None:
+                EvidenceRevision.objects.create(
+                    item=item,
+                    number=1,
+                    storage_name=stored,
+                    original_name=facts.original_name,
+                    sha256=facts.sha256,
+                    size=facts.size,
+                    content_type=facts.content_type,
+                    uploaded_by=actor,
+                )
+                data |= {"sha256": facts.sha256, "size": facts.size, "revision": 1}
+            EvidenceLink.objects.bulk_create(
+                [EvidenceLink(item=item, response=r, created_by=actor) for r in linked]
+            )
+            data["responses"] = sorted(r.pk for r in linked)
+            audit_record(
+                "evidence.uploaded", actor=actor, team=team, target=_target(item), data=data
+            )
+    except BaseException:
+        if stored:
+            default_storage.delete(stored)
+        raise
+    return item
+
+
+def evidence_add_revision(
+    *, item: EvidenceItem, actor: User, uploaded_file: IO[bytes]
+) -> EvidenceRevision:
+    if item.kind != EvidenceKind.FILE:
+        raise ValidationError({"file": "Only file evidence has revisions."})
+    if item.is_withdrawn:
+        raise ValidationError({"file": "This evidence has been withdrawn."})
+    stored, facts = _store(item.team_id, uploaded_file)
+    try:
+        with transaction.atomic():
+            locked = EvidenceItem.objects.select_for_update().get(pk=item.pk)
+            if locked.is_withdrawn:
+                raise ValidationError({"file": "This evidence has been withdrawn."})
+            number = (locked.revisions.aggregate(m=Max("number"))["m"] or 0) + 1
+            revision = EvidenceRevision.objects.create(
+                item=locked,
+                number=number,
+                storage_name=stored,
+                original_name=facts.original_name,
+                sha256=facts.sha256,
+                size=facts.size,
+                content_type=facts.content_type,
+                uploaded_by=actor,
+            )
+            audit_record(
+                "evidence.revision_added",
+                actor=actor,
+                team=locked.team_id,
+                target=_target(locked),
+                data={"revision": number, "sha256": facts.sha256, "size": facts.size},
+            )
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    return revision
+
+
+def _check_link(item: EvidenceItem, response: Response) -> None:
+    if response.assessment.team_id != item.team_id:
+        raise ValidationError({"response": "Evidence can only support its own team's controls."})
+    if response.assessment.is_locked:
+        raise AssessmentLocked(response.assessment)
+
+
+def evidence_link(*, item: EvidenceItem, response: Response, actor: User) -> EvidenceLink:
+    _check_link(item, response)
+    if item.is_withdrawn:
+        raise ValidationError({"response": "Withdrawn evidence cannot be linked."})
+    with transaction.atomic():
+        link, created = EvidenceLink.objects.get_or_create(
+            item=item, response=response, defaults={"created_by": actor}
+        )
+        if created:
+            audit_record(
+                "evidence.linked",
+                actor=actor,
+                team=item.team_id,
+                target=_target(item),
+                data={"response": response.pk},
+            )
+    return link
+
+
+def evidence_unlink(*, item: EvidenceItem, response: Response, actor: User) -> bool:
+    _check_link(item, response)
+    with transaction.atomic():
+        deleted, _ = EvidenceLink.objects.filter(item=item, response=response).delete()
+        if deleted:
+            audit_record(
+                "evidence.unlinked",
+                actor=actor,
+                team=item.team_id,
+                target=_target(item),
+                data={"response": response.pk},
+            )
+    return bool(deleted)
+
+
+def evidence_withdraw(*, item: EvidenceItem, actor: User, reason: str) -> EvidenceItem:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give the reason for withdrawing this evidence."})
+    with transaction.atomic():
+        locked = EvidenceItem.objects.select_for_update().get(pk=item.pk)
+        if locked.is_withdrawn:
+            raise ValidationError({"reason": "This evidence is already withdrawn."})
+        locked.withdrawn_at = timezone.now()
+        locked.withdrawn_reason = reason
+        locked.save(update_fields=["withdrawn_at", "withdrawn_reason"])
+        audit_record(
+            "evidence.withdrawn",
+            actor=actor,
+            team=locked.team_id,
+            target=_target(locked),
+            data={"reason": reason},
+        )
+    return locked
+
+
+# --- Reading stored files ---------------------------------------------------------------------
+
+
+def hash_stored(name: str) -> tuple[str, int]:
+    """SHA-256 and size of a stored file, read in chunks. FileNotFoundError if missing."""
+    hasher, size = hashlib.sha256(), 0
+    with default_storage.open(name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def record_incident(revision: EvidenceRevision, reason: str, actor: Any = None) -> None:
+    audit_record(
+        "evidence.integrity_incident",
+        actor=actor,
+        team=revision.item.team_id,
+        target=_target(revision.item),
+        data={"revision": revision.number, "sha256": revision.sha256, "reason": reason},
+    )
+
+
+def evidence_open_verified(
+    *, revision: EvidenceRevision, actor: User
+) -> tuple[IO[bytes], Iterator[bytes]]:
+    """Open a revision for download after re-checking its hash; audit the download.
+
+    The file is opened once: a first pass hashes it, then the same handle is rewound and
+    streamed. A mismatch (or a missing file) is an integrity incident: recorded, and raised.
+    """
+    try:
+        fh = default_storage.open(revision.storage_name, "rb")
+    except FileNotFoundError:
+        record_incident(revision, "missing", actor)
+        raise IntegrityIncident(revision, "the stored file is missing") from None
+    hasher = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(CHUNK), b""):
+        hasher.update(chunk)
+    if hasher.hexdigest() != revision.sha256:
+        fh.close()
+        record_incident(revision, "hash mismatch", actor)
+        raise IntegrityIncident(revision, "its content no longer matches the recorded SHA-256")
+    fh.seek(0)
+    audit_record(
+        "evidence.downloaded",
+        actor=actor,
+        team=revision.item.team_id,
+        target=_target(revision.item),
+        data={"revision": revision.number, "sha256": revision.sha256},
+    )
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from iter(lambda: fh.read(CHUNK), b"")
+        finally:
+            fh.close()
+
+    return fh, chunks()

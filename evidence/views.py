@@ -1,0 +1,271 @@
+"""HTML views for evidence: list, upload, detail, download, revisions, link, withdraw.
+
+Uploads install `HashingUploadHandler` before the body is parsed, hence the Django pattern of
+a csrf_exempt outer view (which must not read request.POST) calling a csrf_protect inner one.
+Access is checked in the outer view, before the body is read.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aigsec.core.access import (
+    Perm,
+    can_in_current_team,
+    current_membership_for_user,
+    get_for_user,
+)
+from aigsec.core.feedback import add_form_errors
+from assessments.models import Response
+from assessments.services import AssessmentLocked
+
+from . import selectors, services
+from .forms import EvidenceForm, LinkForm, RevisionForm, WithdrawForm
+from .models import EvidenceItem, EvidenceKind, EvidenceRevision
+from .upload import HashingUploadHandler, install_upload_handler, too_large_message
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+@login_required
+@require_GET
+def evidence_list(request: HttpRequest) -> HttpResponse:
+    m = current_membership_for_user(request)
+    fresh = request.GET.get("freshness") or None
+    if fresh not in (None, *selectors.Freshness.LABELS):
+        fresh = None
+    items = selectors.evidence_list(m.team_id, fresh=fresh)
+    return render(
+        request,
+        "evidence/list.html",
+        {
+            "items": items,
+            "fresh": fresh,
+            "freshness_choices": selectors.Freshness.LABELS.items(),
+            "can_answer": can_in_current_team(request, m.team_id, Perm.ANSWER),
+        },
+    )
+
+
+# --- Upload ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@csrf_exempt
+def evidence_create(request: HttpRequest) -> HttpResponse:
+    m = current_membership_for_user(request, Perm.ANSWER)  # before the body is read
+    handler = install_upload_handler(request) if request.method == "POST" else None
+    return _evidence_create(request, m, handler)
+
+
+@csrf_protect
+def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | None):
+    team = m.team
+    responses = selectors.linkable_responses(team.pk)
+    if request.method == "POST":
+        form = EvidenceForm(request.POST, request.FILES, responses=responses)
+        if handler is not None and handler.too_large:
+            form.add_error("file", too_large_message())
+        elif form.is_valid():
+            d = form.cleaned_data
+            try:
+                item = services.evidence_create(
+                    team=team,
+                    actor=request.user,
+                    kind=d["kind"],
+                    title=d["title"],
+                    description=d["description"],
+                    uploaded_file=d["file"] if d["kind"] == EvidenceKind.FILE else None,
+                    url=d["url"],
+                    note=d["note"],
+                    collected_on=d["collected_on"],
+                    valid_until=d["valid_until"],
+                    tags=d["tags"],
+                    responses=d["responses"],
+                )
+            except ValidationError as exc:
+                add_form_errors(form, exc)
+            except AssessmentLocked as exc:
+                form.add_error("responses", str(exc))
+            else:
+                messages.success(request, f"Evidence “{item.title}” added.")
+                return redirect("evidence_detail", pk=item.pk)
+        return render(request, "evidence/create.html", {"form": form}, status=400)
+    initial = {"valid_until": services.default_valid_until(team)}
+    if request.GET.get("response"):
+        initial["responses"] = [request.GET["response"]]
+    form = EvidenceForm(initial=initial, responses=responses)
+    return render(request, "evidence/create.html", {"form": form})
+
+
+# --- One item -------------------------------------------------------------------------------
+
+
+def _item(request: HttpRequest, pk: int, perm: Perm) -> EvidenceItem:
+    return get_for_user(request.user, EvidenceItem.objects.select_related("owner"), pk, perm)
+
+
+def _detail_context(request: HttpRequest, item: EvidenceItem) -> dict:
+    ctx = selectors.evidence_detail(item)
+    can_answer = can_in_current_team(request, item.team_id, Perm.ANSWER)
+    ctx |= {
+        "can_answer": can_answer and not item.is_withdrawn,
+        "can_manage": can_in_current_team(request, item.team_id, Perm.MANAGE)
+        and not item.is_withdrawn,
+        "revision_form": RevisionForm(),
+        "withdraw_form": WithdrawForm(),
+    }
+    if ctx["can_answer"]:
+        linked = {link.response_id for link in ctx["links"]}
+        ctx["link_form"] = LinkForm(
+            responses=selectors.linkable_responses(item.team_id).exclude(pk__in=linked)
+        )
+    return ctx
+
+
+@login_required
+@require_GET
+def evidence_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.VIEW)
+    return render(request, "evidence/detail.html", _detail_context(request, item))
+
+
+def ascii_fallback(name: str) -> str:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    plain = "".join(c if c.isalnum() or c in "._- " else "_" for c in plain).strip(" ._")
+    return plain or "file"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: a quoted ASCII fallback and the exact UTF-8 name in filename*."""
+    return (
+        f"attachment; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{quote(name, safe='')}"
+    )
+
+
+@login_required
+@require_GET
+def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.VIEW)
+    revs = EvidenceRevision.objects.filter(item=item).select_related("item")
+    number = request.GET.get("revision")
+    if number:
+        if not number.isdigit() or len(number) > 9:
+            raise Http404("No such revision.")
+        revision = revs.filter(number=int(number)).first()
+    else:
+        revision = revs.order_by("-number").first()
+    if revision is None:
+        raise Http404("No such revision.")
+    try:
+        _fh, chunks = services.evidence_open_verified(revision=revision, actor=request.user)
+    except services.IntegrityIncident as exc:
+        return render(
+            request, "evidence/integrity.html", {"item": item, "message": str(exc)}, status=409
+        )
+    resp = StreamingHttpResponse(chunks, content_type=revision.content_type)
+    resp["Content-Length"] = str(revision.size)
+    resp["Content-Disposition"] = content_disposition(revision.original_name)
+    resp["X-Content-Type-Options"] = "nosniff"
+    resp["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    resp["Cache-Control"] = "no-store"
+    resp._csp_exempt = True  # django-csp must not replace the sandbox policy
+    return resp
+
+
+@login_required
+@require_POST
+@csrf_exempt
+def evidence_revision(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.ANSWER)  # before the body is read
+    handler = install_upload_handler(request)
+    return _evidence_revision(request, item, handler)
+
+
+@csrf_protect
+def _evidence_revision(request: HttpRequest, item: EvidenceItem, handler: HashingUploadHandler):
+    form = RevisionForm(request.POST, request.FILES)
+    if handler.too_large:
+        form.add_error("file", too_large_message())
+    elif form.is_valid():
+        try:
+            rev = services.evidence_add_revision(
+                item=item, actor=request.user, uploaded_file=form.cleaned_data["file"]
+            )
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        else:
+            messages.success(request, f"Revision {rev.number} uploaded.")
+            return redirect("evidence_detail", pk=item.pk)
+    ctx = _detail_context(request, item) | {"revision_form": form}
+    return render(request, "evidence/detail.html", ctx, status=400)
+
+
+def _response(request: HttpRequest) -> Response:
+    rid = request.POST.get("response")
+    if not rid:
+        raise Http404("No such control.")
+    return get_for_user(
+        request.user, Response.objects.select_related("assessment"), rid, Perm.ANSWER
+    )
+
+
+@login_required
+@require_POST
+def evidence_link(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.ANSWER)
+    response = _response(request)
+    try:
+        services.evidence_link(item=item, response=response, actor=request.user)
+    except (ValidationError, AssessmentLocked) as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, "Linked.")
+    return redirect("evidence_detail", pk=item.pk)
+
+
+@login_required
+@require_POST
+def evidence_unlink(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.ANSWER)
+    response = _response(request)
+    try:
+        services.evidence_unlink(item=item, response=response, actor=request.user)
+    except (ValidationError, AssessmentLocked) as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, "Unlinked.")
+    return redirect("evidence_detail", pk=item.pk)
+
+
+@login_required
+@require_POST
+def evidence_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Perm.MANAGE)
+    form = WithdrawForm(request.POST)
+    if form.is_valid():
+        try:
+            services.evidence_withdraw(
+                item=item, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        else:
+            messages.success(request, "Evidence withdrawn. It is kept for the record.")
+            return redirect("evidence_detail", pk=item.pk)
+    ctx = _detail_context(request, item) | {"withdraw_form": form}
+    return render(request, "evidence/detail.html", ctx, status=400)
