@@ -155,6 +155,11 @@ def assessment_create(
                 r.owner_id, r.due_date = old.owner_id, old.due_date
             responses.append(r)
         Response.objects.bulk_create(responses, batch_size=500)
+        if based_on is not None:
+            # Imported here: evidence builds on assessments, not the other way round.
+            from evidence.services import evidence_links_copy
+
+            evidence_links_copy(source=based_on, target=assessment, actor=actor)
         audit_record(
             "assessment.created",
             actor=actor,

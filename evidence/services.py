@@ -340,3 +340,26 @@ def evidence_open_verified(
             fh.close()
 
     return fh, chunks()
+
+
+def evidence_links_copy(*, source: Any, target: Any, actor: Any) -> int:
+    """Carry the evidence links of one assessment over to another (matched by control ref),
+    skipping withdrawn items. Called inside assessment_create's transaction."""
+    by_ref = {r.control.ref: r.pk for r in target.responses.select_related("control")}
+    links = [
+        EvidenceLink(item_id=item_id, response_id=by_ref[ref], created_by=actor)
+        for item_id, ref in EvidenceLink.objects.filter(
+            response__assessment=source, item__withdrawn_at__isnull=True
+        ).values_list("item_id", "response__control__ref")
+        if ref in by_ref
+    ]
+    EvidenceLink.objects.bulk_create(links, ignore_conflicts=True)
+    if links:
+        audit_record(
+            "evidence.linked",
+            actor=actor,
+            team=target.team_id,
+            target=f"assessment:{target.pk}",
+            data={"copied_from": source.pk, "links": len(links)},
+        )
+    return len(links)

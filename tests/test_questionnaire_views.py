@@ -14,6 +14,7 @@ from django.utils import timezone
 from aigsec.audit.models import AuditEvent
 from assessments import services
 from assessments.models import AISystem, Assessment, Response
+from evidence.services import evidence_create
 
 from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
 
@@ -234,6 +235,14 @@ def test_new_assessment_from_an_earlier_one_copies_answers_and_compare_shows_cha
         status="partial",
         justification="half way",
     )
+    note = evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Training register",
+        note="See HR system",
+        responses=[r],
+    )
     c = personas.client(personas.risk_owner)
     resp = c.post(
         reverse("assessment_create", args=[assessment.ai_system_id]),
@@ -247,6 +256,8 @@ def test_new_assessment_from_an_earlier_one_copies_answers_and_compare_shows_cha
     second = Assessment.objects.get(title="Second")
     copied = second.responses.get(control=r.control)
     assert (copied.status, copied.justification) == ("partial", "half way")
+    assert list(copied.evidence_links.values_list("item_id", flat=True)) == [note.pk]
+    assert second.responses.exclude(pk=copied.pk).filter(evidence_links__isnull=False).count() == 0
     assert second.responses.count() == assessment.responses.count()
     services.response_save(
         response=copied,
