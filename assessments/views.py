@@ -16,6 +16,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
+from evidence.selectors import evidence_by_response, only_expired
 
 from . import selectors, services
 from .charts import pillar_chart
@@ -247,7 +248,9 @@ def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The questionnaire ------------------------------------------------------------------
 
 
-def _response_context(request: HttpRequest, r: Response, owners, form=None, conflict=None):
+def _response_context(
+    request: HttpRequest, r: Response, owners, form=None, conflict=None, evidence=None
+):
     can_answer = (
         can_in_current_team(request, r.assessment.team_id, Perm.ANSWER)
         and not r.assessment.is_locked
@@ -264,12 +267,16 @@ def _response_context(request: HttpRequest, r: Response, owners, form=None, conf
             response=r,
             owners=owners,
         )
+    if evidence is None:
+        evidence = evidence_by_response([r.pk])[r.pk]
     return {
         "r": r,
         "form": form,
         "can_answer": can_answer,
         "conflict": conflict,
         "overdue": selectors.is_overdue(r),
+        "evidence": evidence,
+        "evidence_expired": only_expired(evidence),
     }
 
 
@@ -286,12 +293,13 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
         .order_by("control__order")
     )
     owners = list(owners_for_team(a.team_id))
+    evidence = evidence_by_response([r.pk for r in responses])
     guidelines: dict[int, dict] = {}
     for r in responses:
         r.assessment = a
         g = r.control.guideline
         guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(
-            _response_context(request, r, owners)
+            _response_context(request, r, owners, evidence=evidence[r.pk])
         )
     scores = selectors.assessment_scores(a)
     return render(

@@ -104,3 +104,24 @@ def filter_freshness(qs: QuerySet[EvidenceItem], fresh: str) -> QuerySet[Evidenc
     if fresh == Freshness.EXPIRING:
         return qs.filter(valid_until__gte=today, valid_until__lte=soon)
     return qs.exclude(valid_until__lte=soon)
+
+
+def evidence_by_response(response_ids: list[int]) -> dict[int, list[EvidenceItem]]:
+    """The live (not withdrawn) evidence of each response, with freshness, in one query."""
+    from .models import EvidenceLink
+
+    out: dict[int, list[EvidenceItem]] = {rid: [] for rid in response_ids}
+    links = (
+        EvidenceLink.objects.filter(response_id__in=response_ids, item__withdrawn_at__isnull=True)
+        .select_related("item")
+        .order_by("item__title", "item_id")
+    )
+    for link in links:
+        out[link.response_id].append(link.item)
+    annotate_freshness([i for items in out.values() for i in items])
+    return out
+
+
+def only_expired(items: list[EvidenceItem]) -> bool:
+    """A control whose evidence has all expired is flagged: it no longer shows anything."""
+    return bool(items) and all(i.freshness == Freshness.EXPIRED for i in items)

@@ -338,7 +338,19 @@ def test_questionnaire_query_count_does_not_grow_with_controls(personas):
                 owner=personas.risk_owner,
             )
     # Session, user, membership, the door (assessment + roles), pillars, responses with
-    # controls and owners, owner choices, tallies, pillars, guidelines.
+    # controls and owners, owner choices, evidence links, tallies, pillars, guidelines.
+    for a in (small, large):  # evidence on every control, one of them expired
+        for r in a.responses.all():
+            evidence_create(
+                team=personas.team,
+                actor=personas.risk_owner,
+                kind="note",
+                title=f"Note {r.pk}",
+                note="n",
+                responses=[r],
+                collected_on=timezone.localdate() - dt.timedelta(days=400),
+                valid_until=timezone.localdate() - dt.timedelta(days=1),
+            )
     n_small = _count(c, reverse("questionnaire", args=[small.pk, "1"]))
     n_large = _count(c, reverse("questionnaire", args=[large.pk, "1"]))
     assert n_small == n_large
@@ -346,3 +358,37 @@ def test_questionnaire_query_count_does_not_grow_with_controls(personas):
     n_small = _count(c, reverse("assessment_detail", args=[small.pk]))
     n_large = _count(c, reverse("assessment_detail", args=[large.pk]))
     assert n_small == n_large
+
+
+def test_controls_show_their_evidence_and_flag_when_all_of_it_expired(personas, assessment):
+    rows = list(assessment.responses.order_by("control__order"))
+    today = timezone.localdate()
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Old pen test",
+        note="2019",
+        responses=[rows[0]],
+        collected_on=today - dt.timedelta(days=400),
+        valid_until=today - dt.timedelta(days=1),
+    )
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Fresh model card",
+        note="v3",
+        responses=[rows[1]],
+        valid_until=today + dt.timedelta(days=10),
+    )
+    page = (
+        personas.client(personas.auditor)
+        .get(reverse("questionnaire", args=[assessment.pk, "1"]))
+        .content.decode()
+    )
+    first = page[page.index(f'id="r{rows[0].pk}"') : page.index(f'id="r{rows[1].pk}"')]
+    second = page[page.index(f'id="r{rows[1].pk}"') :]
+    assert "Old pen test" in first and "all evidence expired" in first
+    assert "Fresh model card" in second and "Expiring" in second
+    assert "all evidence expired" not in second[: second.index("</article>")]
