@@ -244,6 +244,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aigsec.audit.tasks.take_checkpoint",
         "schedule": crontab(minute=7),
     },
+    "evidence-verify-nightly": {
+        "task": "evidence.tasks.verify_evidence",
+        "schedule": crontab(hour=2, minute=17),
+    },
 }
 
 # --- REST API -----------------------------------------------------------------------------

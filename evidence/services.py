@@ -363,3 +363,30 @@ def evidence_links_copy(*, source: Any, target: Any, actor: Any) -> int:
             data={"copied_from": source.pk, "links": len(links)},
         )
     return len(links)
+
+
+def evidence_verify_all() -> tuple[int, list[str]]:
+    """Re-hash every stored revision; returns (checked, problems) and records the result in
+    the audit trail. Used by `verify_evidence` and the periodic task."""
+    checked, problems = 0, []
+    revisions = EvidenceRevision.objects.select_related("item").order_by("item_id", "number")
+    for rev in revisions.iterator(chunk_size=500):
+        checked += 1
+        label = (
+            f"evidence {rev.item_id} revision {rev.number} ({rev.original_name}, "
+            f"{rev.storage_name})"
+        )
+        try:
+            digest, size = hash_stored(rev.storage_name)
+        except FileNotFoundError:
+            problems.append(f"MISSING  {label}")
+            continue
+        if digest != rev.sha256 or size != rev.size:
+            problems.append(
+                f"MISMATCH {label}: expected {rev.sha256}, found {digest} ({size} bytes)"
+            )
+    audit_record(
+        "evidence.verified",
+        data={"checked": checked, "failed": len(problems), "problems": problems[:50]},
+    )
+    return checked, problems

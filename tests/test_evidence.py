@@ -362,6 +362,12 @@ def test_missing_file_is_an_incident_and_verify_reports_it(personas):
         call_command("verify_evidence", stdout=out)
     assert "MISSING" in out.getvalue()
     assert good.revisions.get().storage_name not in out.getvalue()
+    # The periodic task does the same check and records the failure in the audit trail.
+    from evidence.tasks import verify_evidence
+
+    assert verify_evidence.apply().get() == {"checked": 2, "failed": 1}
+    ev = AuditEvent.objects.filter(action="evidence.verified").latest("seq")
+    assert ev.data["failed"] == 1 and rev.storage_name in ev.data["problems"][0]
 
 
 def test_verify_passes_on_intact_store(personas):
