@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class EvidenceConfig(AppConfig):
     name = "evidence"
     verbose_name = "Evidence and review"
+
+    @staticmethod
+    def seed_demo(stdout) -> None:
+        from .demo import seed
+
+        seed(stdout)
