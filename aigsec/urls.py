@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("evidence.api_urls")),
     path("", include("assessments.urls")),
     path("", include("evidence.urls")),
+    path("", include("evidence.urls_reviews")),
 ]
 
 handler400 = "aigsec.core.errors.bad_request"

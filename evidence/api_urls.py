@@ -2,9 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, api_reviews
 
 router = SimpleRouter(trailing_slash=True, use_regex_path=False)
 router.register("evidence", api.EvidenceViewSet, basename="api-evidence")
+router.register("reviews", api_reviews.ReviewViewSet, basename="api-reviews")
 
 urlpatterns = router.urls

@@ -120,3 +120,64 @@ class EvidenceLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} -> {self.response_id}"
+
+
+class ReviewDecision(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+
+class Review(models.Model):
+    """An auditor's decision on an evidence item or a response. Immutable history: the current
+    decision of a target is its latest review, void once the target changed after it."""
+
+    TEAM_PATH = "team"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reviews")
+    evidence = models.ForeignKey(
+        EvidenceItem, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews"
+    )
+    response = models.ForeignKey(
+        "assessments.Response",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reviews",
+    )
+    revision = models.ForeignKey(
+        EvidenceRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
+    comment = models.TextField(blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["response", "-created_at"], name="review_response_created"),
+            models.Index(fields=["evidence", "-created_at"], name="review_evidence_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(evidence__isnull=False) & Q(response__isnull=True))
+                | (Q(evidence__isnull=True) & Q(response__isnull=False)),
+                name="review_exactly_one_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision__in=ReviewDecision.values), name="review_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="accepted") | ~Q(comment=""),
+                name="review_comment_required",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = (
+            f"evidence {self.evidence_id}" if self.evidence_id else f"response {self.response_id}"
+        )
+        return f"{self.decision} on {target}"

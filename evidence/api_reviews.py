@@ -1,0 +1,118 @@
+"""REST API (v1) for reviews: record a decision on evidence or a response, list reviews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response as APIResponse
+
+from aigsec.core.access import Perm, get_for_user
+from assessments.models import Response
+from assessments.services import AssessmentLocked
+
+from . import reviews
+from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Conflict, _int
+from .models import EvidenceItem, Review, ReviewDecision
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    revision = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = [
+            "id", "evidence", "response", "revision", "decision", "comment", "reviewer",
+            "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_revision(self, obj: Review) -> int | None:
+        """The number of the evidence revision reviewed (null for responses and notes)."""
+        return obj.revision.number if obj.revision_id else None
+
+
+class ReviewCreateSerializer(serializers.Serializer):
+    evidence = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    response = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    decision = serializers.ChoiceField(choices=ReviewDecision.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("evidence" in attrs) == ("response" in attrs):
+            raise ValidationError({"detail": ["Give either evidence or response (one id)."]})
+        return attrs
+
+
+@extend_schema(tags=["reviews"])
+class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = Review.objects.all()
+    serializer_class = ReviewSerializer
+
+    def get_queryset(self) -> QuerySet[Review]:
+        if getattr(self, "swagger_fake_view", False):
+            return Review.objects.none()
+        return reviews.reviews_for_user(self.request.user).select_related("revision")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("evidence", int, description="Reviews of this evidence item."),
+            OpenApiParameter("response", int, description="Reviews of this response."),
+            OpenApiParameter("decision", enum=ReviewDecision.values),
+        ],
+        responses={200: ReviewSerializer(many=True), 400: BAD_REQUEST},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
+        qs = self.get_queryset()
+        if (e := _int(request, "evidence")) is not None:
+            qs = qs.filter(evidence_id=e)
+        if (r := _int(request, "response")) is not None:
+            qs = qs.filter(response_id=r)
+        d = request.query_params.get("decision")
+        if d:
+            if d not in ReviewDecision.values:
+                raise ValidationError(
+                    {"decision": [f"Use one of: {', '.join(ReviewDecision.values)}."]}
+                )
+            qs = qs.filter(decision=d)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(ReviewSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ReviewCreateSerializer,
+        responses={
+            201: ReviewSerializer,
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="The assessment is final."),
+        },
+    )
+    def create(self, request: Request) -> APIResponse:
+        body = ReviewCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        if "evidence" in d:
+            target: dict[str, Any] = {
+                "evidence": get_for_user(
+                    request.user, EvidenceItem.objects.all(), d["evidence"], Perm.REVIEW
+                )
+            }
+        else:
+            target = {
+                "response": get_for_user(
+                    request.user, Response.objects.all(), d["response"], Perm.REVIEW
+                )
+            }
+        try:
+            review = reviews.review_create(
+                reviewer=request.user, decision=d["decision"], comment=d["comment"], **target
+            )
+        except AssessmentLocked as exc:
+            raise Conflict(str(exc)) from exc
+        review = Review.objects.select_related("revision").get(pk=review.pk)
+        return APIResponse(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
