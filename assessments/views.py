@@ -16,6 +16,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
+from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import evidence_by_response, only_expired
 
 from . import selectors, services
@@ -269,6 +270,8 @@ def _response_context(
         )
     if evidence is None:
         evidence = evidence_by_response([r.pk])[r.pk]
+    if not hasattr(r, "review"):
+        r.review = current_decisions_for_responses([r.pk])[r.pk]
     return {
         "r": r,
         "form": form,
@@ -277,6 +280,8 @@ def _response_context(
         "overdue": selectors.is_overdue(r),
         "evidence": evidence,
         "evidence_expired": only_expired(evidence),
+        "can_review": can_in_current_team(request, r.assessment.team_id, Perm.REVIEW)
+        and not r.assessment.is_locked,
     }
 
 
@@ -294,6 +299,9 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
     )
     owners = list(owners_for_team(a.team_id))
     evidence = evidence_by_response([r.pk for r in responses])
+    decisions = current_decisions_for_responses([r.pk for r in responses])
+    for r in responses:
+        r.review = decisions[r.pk]
     guidelines: dict[int, dict] = {}
     for r in responses:
         r.assessment = a

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
@@ -87,4 +88,8 @@ def review_create(request: HttpRequest) -> HttpResponse:
         return _queue_page(request, error=str(exc), status=400)
     messages.success(request, "Review recorded.")
     nxt = request.POST.get("next", "")
-    return redirect(nxt if nxt.startswith("/reviews/") else "review_queue")
+    # Back to where the auditor reviewed from (queue or questionnaire); never off-site.
+    safe = url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(nxt if safe and nxt.startswith("/") else "review_queue")

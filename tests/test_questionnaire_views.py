@@ -392,3 +392,41 @@ def test_controls_show_their_evidence_and_flag_when_all_of_it_expired(personas, 
     assert "Old pen test" in first and "all evidence expired" in first
     assert "Fresh model card" in second and "Expiring" in second
     assert "all evidence expired" not in second[: second.index("</article>")]
+
+
+def test_auditor_reviews_a_control_from_the_questionnaire(personas, assessment):
+    r = _first(assessment)
+    services.response_save(
+        response=r, expected_version=1, actor=personas.risk_owner, status="full", justification=""
+    )
+    url = reverse("questionnaire", args=[assessment.pk, "1"])
+    auditor = personas.client(personas.auditor)
+    page = auditor.get(url).content.decode()
+    assert "Review pending" in page and f"Your review of {r.control.ref}" in page
+    assert "Your review of" not in personas.client(personas.risk_owner).get(url).content.decode()
+    resp = auditor.post(
+        reverse("review_create"),
+        {
+            "target_type": "response",
+            "target_id": r.pk,
+            "decision": "changes_requested",
+            "comment": "Attach the training register",
+            "next": url,
+        },
+    )
+    assert resp.status_code == 302 and resp["Location"] == url
+    owner_view = personas.client(personas.risk_owner).get(url).content.decode()
+    assert "Review: changes requested" in owner_view
+    assert "Attach the training register" in owner_view
+    # Off-site "next" is ignored.
+    resp = auditor.post(
+        reverse("review_create"),
+        {
+            "target_type": "response",
+            "target_id": r.pk,
+            "decision": "accepted",
+            "comment": "",
+            "next": "https://evil.example/",
+        },
+    )
+    assert resp["Location"] == reverse("review_queue")
