@@ -122,12 +122,18 @@ def review_create(
 
 
 def _latest_per(field: str, ids: Iterable[int]) -> QuerySet[Review]:
-    """The latest review of each target (PostgreSQL DISTINCT ON), one query."""
+    """The latest review of each target, one query on any database (the embedded SQLite has
+    no DISTINCT ON): keep the reviews whose id is the newest for their target."""
+    newest = (
+        Review.objects.filter(**{field: OuterRef(field)})
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
     return (
         Review.objects.filter(**{f"{field}__in": list(ids)})
+        .filter(pk=Subquery(newest))
         .select_related("reviewer")
-        .order_by(field, "-created_at", "-id")
-        .distinct(field)
+        .order_by(field)
     )
 
 
