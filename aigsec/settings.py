@@ -211,6 +211,8 @@ if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
     }
 WHITENOISE_USE_FINDERS = DEBUG
 # Largest evidence file accepted; keep the proxy's request-body limit in line with it.
+# Optional: path of clamd's Unix socket; when set, every evidence file is scanned (fail closed).
+CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
 AIGSEC_MAX_UPLOAD_BYTES = env.int("AIGSEC_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 
 # --- E-mail -------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
+from . import virus_scan
+
 HEAD_BYTES = 8192
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
@@ -327,6 +329,10 @@ def inspect_upload(file: Any) -> Inspected:
         )
     if kind == "text":
         content_type = TEXT_TYPES[ext]
+    try:
+        virus_scan.scan(file)  # last: only files otherwise acceptable reach the scanner
+    except virus_scan.ScanRefused as exc:
+        raise _refuse(str(exc)) from None
     return Inspected(original_name=name, content_type=content_type, sha256=sha256, size=size)
 
 
