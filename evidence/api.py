@@ -157,6 +157,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
                 note=d.get("note", ""),
                 collected_on=d.get("collected_on"),
                 valid_until=d.get("valid_until"),
+                tags=d.get("tags", []),
                 responses=d.get("responses", []),
             )
         except AssessmentLocked as exc:

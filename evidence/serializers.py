@@ -77,6 +77,13 @@ class EvidenceCreateSerializer(serializers.Serializer):
     responses = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list
     )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        max_length=30,
+        help_text="Repeat the field once per tag.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         given = [k for k in ("file", "url", "note") if attrs.get(k)]

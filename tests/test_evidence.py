@@ -589,6 +589,7 @@ def test_api_upload_returns_201_with_hash_and_links(personas):
             "file": SimpleUploadedFile("policy.pdf", PDF),
             "responses": [r1.pk, r2.pk],
             "valid_until": "2099-01-01",
+            "tags": ["policy", "iso-42001"],
         },
         format="multipart",
     )
@@ -598,6 +599,7 @@ def test_api_upload_returns_201_with_hash_and_links(personas):
     assert body["size"] == len(PDF) and body["content_type"] == "application/pdf"
     assert body["kind"] == "file" and body["revision"] == 1 and body["freshness"] == "valid"
     assert body["responses"] == sorted([r1.pk, r2.pk])
+    assert body["tags"] == ["policy", "iso-42001"]
 
 
 def test_api_refuses_bad_files_and_roles(personas, settings):
