@@ -17,7 +17,7 @@ from aigsec.core.access import (
 )
 from aigsec.core.feedback import add_form_errors, error_messages
 from evidence.reviews import current_decisions_for_responses
-from evidence.selectors import evidence_by_response, only_expired
+from evidence.selectors import evidence_by_response, linkable_evidence, only_expired
 
 from . import selectors, services
 from .charts import pillar_chart
@@ -300,6 +300,11 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
     owners = list(owners_for_team(a.team_id))
     evidence = evidence_by_response([r.pk for r in responses])
     decisions = current_decisions_for_responses([r.pk for r in responses])
+    team_evidence = (
+        linkable_evidence(a.team_id)
+        if can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked
+        else []
+    )
     for r in responses:
         r.review = decisions[r.pk]
     guidelines: dict[int, dict] = {}
@@ -322,6 +327,7 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "owners": owners,
             "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
             "assign_form": AssignForm(team_id=a.team_id),
+            "team_evidence": team_evidence,
         },
     )
 
@@ -378,6 +384,8 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
             initial={**request.POST.dict(), "version": conflict.version}, response=r, owners=owners
         )
     ctx["item"] = ctx
+    if ctx["can_answer"]:
+        ctx["team_evidence"] = linkable_evidence(r.assessment.team_id)
     if request.headers.get("HX-Request") and request.method == "POST" and status == 200:
         ctx["scores"] = selectors.assessment_scores(r.assessment)
         ctx["oob"] = True
@@ -428,6 +436,9 @@ def guideline_assign(request: HttpRequest, pk: int, guideline_id: int) -> HttpRe
 @login_required
 def my_work_view(request: HttpRequest) -> HttpResponse:
     rows = list(selectors.my_work(request.user)[:500])
+    decisions = current_decisions_for_responses([r.pk for r in rows])
+    for r in rows:
+        r.review = decisions[r.pk]
     return render(
         request,
         "assessments/my_work.html",

@@ -125,3 +125,12 @@ def evidence_by_response(response_ids: list[int]) -> dict[int, list[EvidenceItem
 def only_expired(items: list[EvidenceItem]) -> bool:
     """A control whose evidence has all expired is flagged: it no longer shows anything."""
     return bool(items) and all(i.freshness == Freshness.EXPIRED for i in items)
+
+
+def linkable_evidence(team_id: int) -> list[EvidenceItem]:
+    """The team's live evidence items, for "link existing evidence" on a control (one query)."""
+    return list(
+        EvidenceItem.objects.filter(team_id=team_id, withdrawn_at__isnull=True)
+        .only("pk", "title")
+        .order_by("title", "pk")
+    )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("evidence/<int:pk>/link/", views.evidence_link, name="evidence_link"),
     path("evidence/<int:pk>/unlink/", views.evidence_unlink, name="evidence_unlink"),
     path("evidence/<int:pk>/withdraw/", views.evidence_withdraw, name="evidence_withdraw"),
+    path("responses/<int:pk>/evidence/", views.response_evidence, name="response_evidence"),
 ]

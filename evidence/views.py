@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -269,3 +270,37 @@ def evidence_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("evidence_detail", pk=item.pk)
     ctx = _detail_context(request, item) | {"withdraw_form": form}
     return render(request, "evidence/detail.html", ctx, status=400)
+
+
+@login_required
+@require_POST
+def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
+    """Link or unlink an existing evidence item from the control itself (the questionnaire)."""
+    response = get_for_user(
+        request.user,
+        Response.objects.select_related("assessment", "control__guideline__pillar"),
+        pk,
+        Perm.ANSWER,
+    )
+    item = get_for_user(
+        request.user, EvidenceItem.objects.all(), request.POST.get("item"), Perm.ANSWER
+    )
+    if item.team_id != response.assessment.team_id:
+        raise Http404("Not found.")
+    action = {"link": services.evidence_link, "unlink": services.evidence_unlink}.get(
+        request.POST.get("action", "")
+    )
+    if action is None:
+        messages.error(request, "Choose to link or to unlink.")
+    else:
+        try:
+            action(item=item, response=response, actor=request.user)
+        except (ValidationError, AssessmentLocked) as exc:
+            messages.error(request, _message(exc))
+        else:
+            done = "linked to" if action is services.evidence_link else "unlinked from"
+            messages.success(request, f"“{item.title}” {done} {response.control.ref}.")
+    url = reverse(
+        "questionnaire", args=[response.assessment_id, response.control.guideline.pillar.ref]
+    )
+    return redirect(f"{url}#r{response.pk}")

@@ -430,3 +430,38 @@ def test_auditor_reviews_a_control_from_the_questionnaire(personas, assessment):
         },
     )
     assert resp["Location"] == reverse("review_queue")
+
+
+def test_link_and_unlink_existing_evidence_from_the_control(personas, assessment):
+    r = _first(assessment)
+    item = evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Threat model v2",
+        note="In the wiki",
+    )
+    url = reverse("response_evidence", args=[r.pk])
+    c = personas.client(personas.risk_owner)
+    page = c.get(reverse("questionnaire", args=[assessment.pk, "1"])).content.decode()
+    assert f'<option value="{item.pk}">Threat model v2</option>' in page
+    resp = c.post(url, {"item": item.pk, "action": "link"})
+    assert resp.status_code == 302 and resp["Location"].endswith(f"#r{r.pk}")
+    assert list(r.evidence_links.values_list("item_id", flat=True)) == [item.pk]
+    c.post(url, {"item": item.pk, "action": "unlink"})
+    assert not r.evidence_links.exists()
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="evidence.").values_list("action", flat=True)
+    )
+    assert actions[-2:] == ["evidence.linked", "evidence.unlinked"]
+    # The auditor may not; another team's item is not found; a bad action changes nothing.
+    assert (
+        personas.client(personas.auditor).post(url, {"item": item.pk, "action": "link"}).status_code
+        == 403
+    )
+    foreign = evidence_create(
+        team=personas.other_team, actor=personas.stranger, kind="note", title="Theirs", note="x"
+    )
+    assert c.post(url, {"item": foreign.pk, "action": "link"}).status_code == 404
+    c.post(url, {"item": item.pk, "action": "steal"})
+    assert not r.evidence_links.exists()

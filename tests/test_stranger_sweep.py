@@ -52,6 +52,7 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "assessment_compare": (OBJECT, {"pk": "assessment"}),
     "guideline_assign": (OBJECT, {"pk": "assessment", "guideline_id": "guideline"}),
     "response_edit": (OBJECT, {"pk": "response"}),
+    "response_evidence": (OBJECT, {"pk": "response"}),
     "my_work": (OWN, None),
     "evidence_list": (OWN, None),
     "evidence_create": (OWN, None),
