@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("assessments.urls")),
     path("", include("evidence.urls")),
     path("", include("evidence.urls_reviews")),
+    path("", include("evidence.urls_comments")),
 ]
 
 handler400 = "aigsec.core.errors.bad_request"

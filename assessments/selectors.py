@@ -8,11 +8,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.utils import timezone
 
 from aigsec.accounts.models import User
 from aigsec.core.access import Perm, scope_for_user
+from evidence.models import EvidenceLink, EvidenceRevision, Review, ReviewDecision
 
 from .models import AISystem, Assessment, AssessmentStatus, Guideline, Pillar, Response
 
@@ -36,6 +48,7 @@ class Tally:
     total: int = 0
     answered: int = 0
     applicable: int = 0
+    verified_earned: float = 0.0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, status: str, weight: float, count: int) -> None:
@@ -48,9 +61,18 @@ class Tally:
             self.weight += weight
             self.earned += weight * STATUS_VALUE[status]
 
+    def add_verified(self, status: str, weight: float) -> None:
+        """Verified responses keep their value; the others already count in `weight` only."""
+        self.verified_earned += weight * STATUS_VALUE.get(status, 0.0)
+
     @property
     def score(self) -> float | None:
         return round(100 * self.earned / self.weight, 1) if self.weight else None
+
+    @property
+    def verified(self) -> float | None:
+        """Same formula and denominator as `score`; only verified responses earn their value."""
+        return round(100 * self.verified_earned / self.weight, 1) if self.weight else None
 
     @property
     def progress(self) -> int:
@@ -58,8 +80,53 @@ class Tally:
         return (200 * self.answered + self.total) // (2 * self.total) if self.total else 0
 
 
+def verified_condition() -> Any:
+    """True for a response counted as verified (docs/scoring.md): its current decision is
+    accepted (latest review, not older than the response's last save) and at least one
+    linked, not withdrawn, unexpired (valid_until null or >= today) evidence item has an
+    accepted current decision (latest review, of the item's latest revision). Correlated
+    subqueries on the outer Response, so it costs no query of its own; no DISTINCT ON, so
+    SQLite works too. Mirrors evidence/reviews.py (current_decisions_for_*)."""
+    newest = "-created_at", "-id"
+    latest_response_review = (
+        Review.objects.filter(response_id=OuterRef("response_id")).order_by(*newest).values("pk")
+    )
+    accepted_response = Review.objects.filter(
+        response_id=OuterRef("pk"),
+        decision=ReviewDecision.ACCEPTED,
+        created_at__gte=OuterRef("updated_at"),
+        pk=Subquery(latest_response_review[:1]),
+    )
+    latest_item_review = (
+        Review.objects.filter(evidence_id=OuterRef("evidence_id")).order_by(*newest).values("pk")
+    )
+    latest_revision = (
+        EvidenceRevision.objects.filter(item_id=OuterRef("evidence_id"))
+        .order_by("-number")
+        .values("pk")
+    )
+    accepted_item = Review.objects.filter(
+        evidence_id=OuterRef("item_id"),
+        decision=ReviewDecision.ACCEPTED,
+        pk=Subquery(latest_item_review[:1]),
+    ).filter(
+        Q(revision_id=Subquery(latest_revision[:1]))
+        | ~Exists(EvidenceRevision.objects.filter(item_id=OuterRef("evidence_id")))
+    )
+    good_link = EvidenceLink.objects.filter(
+        Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate()),
+        Exists(accepted_item),
+        response_id=OuterRef("pk"),
+        item__withdrawn_at__isnull=True,
+    )
+    return ExpressionWrapper(
+        Exists(accepted_response) & Exists(good_link), output_field=BooleanField()
+    )
+
+
 def _tallies(assessment_ids: list[int]) -> dict[int, dict[str, dict[Any, Tally]]]:
-    """One query: per assessment, guideline and status, the count and the summed weight."""
+    """One query: per assessment, guideline, status and verified or not, the count and the
+    summed weight."""
     rows = (
         Response.objects.filter(assessment_id__in=assessment_ids)
         .values(
@@ -67,6 +134,7 @@ def _tallies(assessment_ids: list[int]) -> dict[int, dict[str, dict[Any, Tally]]
             "status",
             guideline_id=F("control__guideline_id"),
             pillar_id=F("control__guideline__pillar_id"),
+            verified=verified_condition(),
         )
         .annotate(n=Count("id"), w=Sum("control__weight"))
         .order_by()
@@ -86,6 +154,8 @@ def _tallies(assessment_ids: list[int]) -> dict[int, dict[str, dict[Any, Tally]]
             ("guideline", r["guideline_id"]),
         ):
             t[scope][key].add(r["status"], float(r["w"] or 0), r["n"])
+            if r["verified"]:
+                t[scope][key].add_verified(r["status"], float(r["w"] or 0))
     return out
 
 
@@ -96,11 +166,13 @@ class Scores:
     by_status: dict[str, int]
     pillars: list[dict[str, Any]]
     guidelines: list[dict[str, Any]]
+    verified_overall: float | None = None
 
     def as_api(self) -> dict[str, Any]:
-        keys = ("ref", "title", "score", "progress")
+        keys = ("ref", "title", "score", "verified", "progress")
         return {
             "overall": self.overall,
+            "verified": self.verified_overall,
             "progress": self.progress,
             "pillars": [{k: p[k] for k in keys} for p in self.pillars],
             "guidelines": [{k: g[k] for k in (*keys, "pillar_ref")} for g in self.guidelines],
@@ -129,6 +201,7 @@ def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
         overall = t["overall"][None]
         result[a.pk] = Scores(
             overall=overall.score,
+            verified_overall=overall.verified,
             progress=overall.progress,
             by_status=dict(overall.by_status),
             pillars=[
@@ -137,6 +210,7 @@ def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
                     "ref": p.ref,
                     "title": p.title,
                     "score": t["pillar"][p.pk].score,
+                    "verified": t["pillar"][p.pk].verified,
                     "progress": t["pillar"][p.pk].progress,
                 }
                 for p in pillars
@@ -149,6 +223,7 @@ def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
                     "title": g.title,
                     "pillar_ref": g.pillar.ref,
                     "score": t["guideline"][g.pk].score,
+                    "verified": t["guideline"][g.pk].verified,
                     "progress": t["guideline"][g.pk].progress,
                 }
                 for g in guidelines

@@ -16,6 +16,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
+from evidence.comments import comments_for_responses, may_comment
 from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import evidence_by_response, linkable_evidence, only_expired
 
@@ -272,6 +273,8 @@ def _response_context(
         evidence = evidence_by_response([r.pk])[r.pk]
     if not hasattr(r, "review"):
         r.review = current_decisions_for_responses([r.pk])[r.pk]
+    if not hasattr(r, "thread"):
+        r.thread = comments_for_responses([r.pk])[r.pk]
     return {
         "r": r,
         "form": form,
@@ -280,6 +283,7 @@ def _response_context(
         "overdue": selectors.is_overdue(r),
         "evidence": evidence,
         "evidence_expired": only_expired(evidence),
+        "can_comment": may_comment(request, r.assessment.team_id, r.assessment),
         "can_review": can_in_current_team(request, r.assessment.team_id, Perm.REVIEW)
         and not r.assessment.is_locked,
     }
@@ -307,6 +311,9 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
     )
     for r in responses:
         r.review = decisions[r.pk]
+    threads = comments_for_responses([r.pk for r in responses])
+    for r in responses:
+        r.thread = threads[r.pk]
     guidelines: dict[int, dict] = {}
     for r in responses:
         r.assessment = a

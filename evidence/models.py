@@ -181,3 +181,28 @@ class Review(models.Model):
             f"evidence {self.evidence_id}" if self.evidence_id else f"response {self.response_id}"
         )
         return f"{self.decision} on {target}"
+
+
+class ResponseComment(models.Model):
+    """One message of the thread of a response (risk owner and auditor talk). Immutable."""
+
+    TEAM_PATH = "response__assessment__team"
+
+    response = models.ForeignKey(
+        "assessments.Response", on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["response", "created_at"], name="comment_response_created")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(body=""), name="comment_body_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on response {self.response_id}"

@@ -369,14 +369,15 @@ def test_create_assessment_makes_one_response_per_control(personas, system, vers
     )
     assert data["scores"] == {
         "overall": 0.0,
+        "verified": 0.0,
         "progress": 0,
         "pillars": [
-            {"ref": "1", "title": "Pillar 1", "score": 0.0, "progress": 0},
-            {"ref": "2", "title": "Pillar 2", "score": 0.0, "progress": 0},
+            {"ref": "1", "title": "Pillar 1", "score": 0.0, "verified": 0.0, "progress": 0},
+            {"ref": "2", "title": "Pillar 2", "score": 0.0, "verified": 0.0, "progress": 0},
         ],
         "guidelines": [
             {"ref": ref, "title": f"Guideline {ref}", "pillar_ref": ref[0], "score": 0.0,
-             "progress": 0}
+             "verified": 0.0, "progress": 0}
             for ref in ("1.1", "1.2", "2.1", "2.2")
         ],
     }  # fmt: skip
@@ -491,8 +492,9 @@ def test_assessment_detail_scores_match_hand_computation(personas, assessment):
     assert scores["overall"] == 63.0
     assert scores["progress"] == 88
     assert scores["pillars"] == [
-        {"ref": "1", "title": "Pillar 1", "score": 75.0, "progress": 100},
-        {"ref": "2", "title": "Pillar 2", "score": 53.3, "progress": 75},
+        # Nothing is reviewed, so nothing is verified.
+        {"ref": "1", "title": "Pillar 1", "score": 75.0, "verified": 0.0, "progress": 100},
+        {"ref": "2", "title": "Pillar 2", "score": 53.3, "verified": 0.0, "progress": 75},
     ]
     by_ref = {g["ref"]: (g["score"], g["progress"]) for g in scores["guidelines"]}
     assert by_ref == {

@@ -1,0 +1,46 @@
+"""The comment thread of a response: post a comment (htmx returns the thread fragment)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from aigsec.core.access import Perm, get_for_user
+from assessments.models import Response
+from assessments.services import AssessmentLocked
+
+from .comments import comment_add, comments_for_responses, may_comment
+
+
+def _thread(request: HttpRequest, r: Response, *, error: str = "", status: int = 200):
+    r.thread = comments_for_responses([r.pk])[r.pk]
+    ctx = {
+        "r": r,
+        "can_comment": may_comment(request, r.assessment.team_id, r.assessment),
+        "comment_error": error,
+        "comment_body": request.POST.get("body", "") if error else "",
+    }
+    return render(request, "evidence/_thread.html", ctx, status=status)
+
+
+@login_required
+@require_POST
+def response_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    r = get_for_user(request.user, Response.objects.select_related("assessment"), pk, Perm.VIEW)
+    try:
+        comment_add(response=r, author=request.user, body=request.POST.get("body", ""))
+    except ValidationError as exc:
+        return _thread(request, r, error=" ".join(exc.messages), status=400)
+    except AssessmentLocked as exc:
+        return _thread(request, r, error=str(exc), status=409)
+    if request.headers.get("HX-Request"):
+        return _thread(request, r)
+    pillar_ref = (
+        Response.objects.filter(pk=r.pk).values_list("control__guideline__pillar__ref", flat=True)
+    ).get()
+    url = reverse("questionnaire", args=[r.assessment_id, pillar_ref])
+    return redirect(f"{url}#r{r.pk}")
