@@ -63,7 +63,9 @@ class ResponseForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000
     )
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args, response: Response, owners, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,7 +96,9 @@ def owners_for_team(team_id: int):
 
 class AssignForm(forms.Form):
     owner = forms.ModelChoiceField(queryset=None, required=False)
-    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args, team_id: int, **kwargs):
         super().__init__(*args, **kwargs)

@@ -154,6 +154,11 @@ def test_assign_a_whole_guideline(personas, assessment):
     rows = assessment.responses.filter(control__guideline=g)
     assert rows.count() == 2
     assert all(r.owner_id == personas.risk_owner.pk and r.due_date == due for r in rows)
+    # The date input shows the stored date (type=date needs ISO, not the locale's format).
+    page = personas.client(personas.risk_owner).get(
+        reverse("questionnaire", args=[assessment.pk, "1"])
+    )
+    assert f'value="{due.isoformat()}"' in page.content.decode()
     assert (
         assessment.responses.exclude(control__guideline=g).filter(owner__isnull=False).count() == 0
     )
