@@ -14,11 +14,18 @@ from aigsec.core.access import (
     can_in_current_team,
     current_membership_for_user,
     get_for_user,
+    role_allows,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
 from evidence.comments import comments_for_responses, may_comment
 from evidence.reviews import current_decisions_for_responses
-from evidence.selectors import evidence_by_response, linkable_evidence, only_expired
+from evidence.selectors import (
+    evidence_by_response,
+    evidence_freshness_by_assessment,
+    linkable_evidence,
+    only_expired,
+    recent_integrity_incidents,
+)
 
 from . import selectors, services
 from .charts import pillar_chart
@@ -43,8 +50,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "core/home.html")
     m = current_membership_for_user(request)
     rows = selectors.dashboard_rows(m.team_id)
+    fresh = evidence_freshness_by_assessment([r.assessment.pk for r in rows if r.assessment])
     for row in rows:
         row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
+        row.evidence = fresh.get(row.assessment.pk) if row.assessment else None
+    # Admins and auditors see integrity incidents (a stored file no longer matching its hash).
+    watch = role_allows(m.role, Perm.MANAGE) or role_allows(m.role, Perm.AUDIT)
     return render(
         request,
         "assessments/dashboard.html",
@@ -52,6 +63,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "team": m.team,
             "can_edit": can_in_current_team(request, m.team_id, Perm.EDIT),
+            "incidents": recent_integrity_incidents(m.team_id) if watch else [],
         },
     )
 

@@ -134,3 +134,35 @@ def linkable_evidence(team_id: int) -> list[EvidenceItem]:
         .only("pk", "title")
         .order_by("title", "pk")
     )
+
+
+def evidence_freshness_by_assessment(assessment_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per assessment, how many distinct live evidence items linked to it are expiring or
+    expired (for the dashboard). One query."""
+    from .models import EvidenceLink
+
+    today = timezone.localdate()
+    seen: dict[int, dict[int, str]] = {aid: {} for aid in assessment_ids}
+    rows = EvidenceLink.objects.filter(
+        response__assessment_id__in=assessment_ids, item__withdrawn_at__isnull=True
+    ).values_list("response__assessment_id", "item_id", "item__valid_until")
+    for aid, item_id, valid_until in rows:
+        seen[aid][item_id] = freshness(valid_until, today)
+    return {
+        aid: {
+            "expired": sum(1 for f in items.values() if f == Freshness.EXPIRED),
+            "expiring": sum(1 for f in items.values() if f == Freshness.EXPIRING),
+        }
+        for aid, items in seen.items()
+    }
+
+
+def recent_integrity_incidents(team_id: int, limit: int = 5) -> list[Any]:
+    """The latest integrity incidents of a team, from the audit trail (for admins). One query."""
+    from aigsec.audit.models import AuditEvent
+
+    return list(
+        AuditEvent.objects.filter(team=team_id, action="evidence.integrity_incident").order_by(
+            "-seq"
+        )[:limit]
+    )

@@ -473,3 +473,56 @@ def test_link_and_unlink_existing_evidence_from_the_control(personas, assessment
     assert c.post(url, {"item": foreign.pk, "action": "link"}).status_code == 404
     c.post(url, {"item": item.pk, "action": "steal"})
     assert not r.evidence_links.exists()
+
+
+def test_dashboard_shows_evidence_freshness_and_integrity_incidents(personas, assessment, settings):
+    from pathlib import Path
+
+    from django.core.files.base import ContentFile
+
+    rows = list(assessment.responses.order_by("control__order"))
+    today = timezone.localdate()
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Old",
+        note="x",
+        responses=rows[:2],
+        collected_on=today - dt.timedelta(days=400),
+        valid_until=today - dt.timedelta(days=1),
+    )
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Soon",
+        note="y",
+        responses=[rows[2]],
+        valid_until=today + dt.timedelta(days=5),
+    )
+    page = personas.client(personas.manager).get(reverse("home")).content.decode()
+    assert "1 evidence expired" in page and "1 evidence expiring" in page
+    assert "Integrity incidents" not in page
+    item = evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="file",
+        title="Log",
+        uploaded_file=ContentFile(b"a,b\n1,2\n", name="l.csv"),
+    )
+    rev = item.revisions.get()
+    (Path(settings.MEDIA_ROOT) / rev.storage_name).write_bytes(b"a,b\n6,6\n")
+    assert (
+        personas.client(personas.admin)
+        .get(reverse("evidence_download", args=[item.pk]))
+        .status_code
+        == 409
+    )
+    for who in ("admin", "auditor"):
+        page = personas.client(getattr(personas, who)).get(reverse("home")).content.decode()
+        assert "Integrity incidents" in page and f"evidenceitem:{item.pk}" in page
+    assert (
+        "Integrity incidents"
+        not in personas.client(personas.manager).get(reverse("home")).content.decode()
+    )
