@@ -221,21 +221,27 @@ def _response(request: HttpRequest) -> Response:
     if not rid:
         raise Http404("No such control.")
     return get_for_user(
-        request.user, Response.objects.select_related("assessment"), rid, Perm.ANSWER
+        request.user, Response.objects.select_related("assessment", "control"), rid, Perm.ANSWER
     )
+
+
+def _apply_link(request: HttpRequest, action, item: EvidenceItem, response: Response) -> bool:
+    """Run evidence_link or evidence_unlink and tell the person how it went."""
+    try:
+        action(item=item, response=response, actor=request.user)
+    except (ValidationError, AssessmentLocked) as exc:
+        messages.error(request, _message(exc))
+        return False
+    done = "linked to" if action is services.evidence_link else "unlinked from"
+    messages.success(request, f"“{item.title}” {done} control {response.control.ref}.")
+    return True
 
 
 @login_required
 @require_POST
 def evidence_link(request: HttpRequest, pk: int) -> HttpResponse:
     item = _item(request, pk, Perm.ANSWER)
-    response = _response(request)
-    try:
-        services.evidence_link(item=item, response=response, actor=request.user)
-    except (ValidationError, AssessmentLocked) as exc:
-        messages.error(request, _message(exc))
-    else:
-        messages.success(request, "Linked.")
+    _apply_link(request, services.evidence_link, item, _response(request))
     return redirect("evidence_detail", pk=item.pk)
 
 
@@ -243,13 +249,7 @@ def evidence_link(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def evidence_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     item = _item(request, pk, Perm.ANSWER)
-    response = _response(request)
-    try:
-        services.evidence_unlink(item=item, response=response, actor=request.user)
-    except (ValidationError, AssessmentLocked) as exc:
-        messages.error(request, _message(exc))
-    else:
-        messages.success(request, "Unlinked.")
+    _apply_link(request, services.evidence_unlink, item, _response(request))
     return redirect("evidence_detail", pk=item.pk)
 
 
@@ -293,13 +293,7 @@ def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
     if action is None:
         messages.error(request, "Choose to link or to unlink.")
     else:
-        try:
-            action(item=item, response=response, actor=request.user)
-        except (ValidationError, AssessmentLocked) as exc:
-            messages.error(request, _message(exc))
-        else:
-            done = "linked to" if action is services.evidence_link else "unlinked from"
-            messages.success(request, f"“{item.title}” {done} {response.control.ref}.")
+        _apply_link(request, action, item, response)
     url = reverse(
         "questionnaire", args=[response.assessment_id, response.control.guideline.pillar.ref]
     )
