@@ -3,20 +3,13 @@ from django import forms
 from aigsec.accounts.models import Role
 
 from .models import AISystem, FrameworkVersion, Response, ResponseStatus
+from .services import AI_SYSTEM_FIELDS
 
 
 class AISystemForm(forms.ModelForm):
     class Meta:
         model = AISystem
-        fields = [
-            "name",
-            "description",
-            "business_owner",
-            "criticality",
-            "model_source",
-            "deployment",
-            "status",
-        ]
+        fields = list(AI_SYSTEM_FIELDS)
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, team=None, **kwargs):

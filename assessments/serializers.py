@@ -27,6 +27,7 @@ from .models import (
     ResponseStatus,
     SystemStatus,
 )
+from .services import AI_SYSTEM_FIELDS
 
 # --- Named enums ----------------------------------------------------------------------------
 
@@ -174,19 +175,7 @@ class AISystemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AISystem
-        fields = [
-            "id",
-            "team",
-            "name",
-            "description",
-            "business_owner",
-            "criticality",
-            "model_source",
-            "deployment",
-            "status",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "team", *AI_SYSTEM_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness of the name per team is checked in validate() with a per-field message.
         validators: list[Any] = []

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from aigsec.accounts.models import Membership, Role, User
+from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
-from aigsec.core.access import Perm, role_allows
+from aigsec.core.access import Perm, role_allows, role_in_team
 from assessments.models import Assessment, Response
 from assessments.services import AssessmentLocked
 
@@ -23,13 +23,7 @@ COMMENTER_ROLES = frozenset({Role.RISK_OWNER, Role.ADMIN, Role.AUDITOR})
 
 
 def _check_author(author: User, team_id: int) -> None:
-    role = (
-        Membership.objects.filter(user=author, team_id=team_id)
-        .values_list("role", flat=True)
-        .first()
-        if getattr(author, "is_authenticated", False) and author.is_active
-        else None
-    )
+    role = role_in_team(author, team_id)
     if role is None or not role_allows(role, Perm.VIEW) or role not in COMMENTER_ROLES:
         label = Role(role).label if role else "not a member"
         raise PermissionDenied(f"Your role ({label}) may not comment.")

@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from aigsec.accounts.models import Membership, Role, User
+from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
-from aigsec.core.access import Perm, role_allows, teams_with_perm
+from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
 from assessments.models import Assessment, Response, ResponseStatus
 from assessments.services import AssessmentLocked
 
@@ -41,13 +41,7 @@ NO_DECISION = CurrentDecision(PENDING, "", None)
 
 
 def _check_reviewer(reviewer: User, team_id: int) -> None:
-    role = (
-        Membership.objects.filter(user=reviewer, team_id=team_id)
-        .values_list("role", flat=True)
-        .first()
-        if getattr(reviewer, "is_authenticated", False) and reviewer.is_active
-        else None
-    )
+    role = role_in_team(reviewer, team_id)
     if role is None or not role_allows(role, Perm.REVIEW):
         label = Role(role).label if role else "not a member"
         raise PermissionDenied(f"Only auditors review ({label}).")

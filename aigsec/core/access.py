@@ -111,6 +111,16 @@ def get_for_user(user: Any, qs: QuerySet[M], pk: Any, perm: Perm = Perm.VIEW) ->
     return obj
 
 
+def role_in_team(user: Any, team_id: int) -> str | None:
+    """The user's current role in a team (None for strangers and inactive users), read fresh:
+    for services deciding a write. Views go through get_for_user, which caches per request."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
 def _role_in(user: Any, team_id: int) -> str | None:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
