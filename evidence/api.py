@@ -35,7 +35,7 @@ from .serializers import (
     RevisionCreateSerializer,
 )
 from .upload import HashingUploadHandler, install_upload_handler, too_large_message
-from .views import content_disposition
+from .views import download_response
 
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
@@ -212,14 +212,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
             _fh, chunks = services.evidence_open_verified(revision=rev, actor=request.user)
         except services.IntegrityIncident as exc:
             raise Conflict(str(exc)) from exc
-        resp = StreamingHttpResponse(chunks, content_type=rev.content_type)
-        resp["Content-Length"] = str(rev.size)
-        resp["Content-Disposition"] = content_disposition(rev.original_name)
-        resp["X-Content-Type-Options"] = "nosniff"
-        resp["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        resp["Cache-Control"] = "no-store"
-        resp._csp_exempt = True
-        return resp
+        return download_response(rev, chunks)
 
     def _link_target(self, request: Request) -> tuple[EvidenceItem, Response]:
         item = self._fetch(Perm.ANSWER)

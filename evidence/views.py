@@ -158,6 +158,18 @@ def content_disposition(name: str) -> str:
     )
 
 
+def download_response(revision: EvidenceRevision, chunks) -> StreamingHttpResponse:
+    """The one way evidence bytes leave the app (HTML and API): an inert attachment."""
+    resp = StreamingHttpResponse(chunks, content_type=revision.content_type)
+    resp["Content-Length"] = str(revision.size)
+    resp["Content-Disposition"] = content_disposition(revision.original_name)
+    resp["X-Content-Type-Options"] = "nosniff"
+    resp["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    resp["Cache-Control"] = "no-store"
+    resp._csp_exempt = True  # django-csp must not replace the sandbox policy
+    return resp
+
+
 @login_required
 @require_GET
 def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
@@ -178,14 +190,7 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
         return render(
             request, "evidence/integrity.html", {"item": item, "message": str(exc)}, status=409
         )
-    resp = StreamingHttpResponse(chunks, content_type=revision.content_type)
-    resp["Content-Length"] = str(revision.size)
-    resp["Content-Disposition"] = content_disposition(revision.original_name)
-    resp["X-Content-Type-Options"] = "nosniff"
-    resp["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    resp["Cache-Control"] = "no-store"
-    resp._csp_exempt = True  # django-csp must not replace the sandbox policy
-    return resp
+    return download_response(revision, chunks)
 
 
 @login_required
