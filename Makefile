@@ -15,7 +15,7 @@ TEST_ENV := DJANGO_DEBUG=1 \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/2 \
 	AIGSEC_DATA_DIR=$(CURDIR)/var/test
 
-.PHONY: run test lint format bench deps dev-deps services clean migrate
+.PHONY: run test lint format bench deps dev-deps services clean migrate security-static sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +55,34 @@ format: dev-deps
 MIGRATIONS_HASH = $(shell cat $$(ls aigsec/*/migrations/*.py */migrations/*.py | sort) | sha1sum | cut -c1-12)
 DB_STAMP = var/test/.db-$(MIGRATIONS_HASH)
 
-test: dev-deps services
+# The app's Python packages: every top-level directory with an __init__.py except tests.
+APP_PACKAGES = $(filter-out tests,$(patsubst %/__init__.py,%,$(wildcard */__init__.py)))
+
+# bandit over the app: any finding of medium or high severity and confidence fails the build.
+# (ruff's S rules run with `ruff check`; bandit adds the checks ruff does not have.)
+security-static: dev-deps
+	$(BIN)/bandit -q -r $(APP_PACKAGES) --severity-level medium --confidence-level medium
+
+# CycloneDX SBOM of the runtime dependencies (pyproject's `dependencies`, no dev tools),
+# resolved into a venv of their own that is rebuilt only when pyproject.toml changes.
+SBOM_VENV := var/sbom/runtime-venv
+SBOM_STAMP := $(SBOM_VENV)/.deps-$(DEPS_HASH)
+SBOM_OUT ?= var/sbom/aigsec-sbom.cdx.json
+
+$(SBOM_STAMP): | $(BIN)/python
+	rm -rf $(SBOM_VENV)
+	$(PYTHON) -m venv --without-pip $(SBOM_VENV)
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > $(SBOM_VENV)/requirements.txt
+	$(BIN)/pip --python $(SBOM_VENV)/bin/python install -q -r $(SBOM_VENV)/requirements.txt
+	touch $@
+
+sbom: dev-deps $(SBOM_STAMP)
+	mkdir -p $(dir $(SBOM_OUT))
+	$(BIN)/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+		--of JSON -o $(SBOM_OUT) $(SBOM_VENV)/bin/python
+	@echo "SBOM: $(SBOM_OUT)"
+
+test: dev-deps services security-static
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run

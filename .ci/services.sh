@@ -34,6 +34,11 @@ if ! redis_up; then
   redis_up || { echo "services: Redis did not start" >&2; exit 1; }
 fi
 
+# Report verification tests use poppler's pdfsig/pdftotext and NSS's certutil.
+if ! command -v pdfsig >/dev/null || ! command -v certutil >/dev/null; then
+  apt_install poppler-utils libnss3-tools
+fi
+
 # The database named in the test DATABASE_URL (pytest creates test_aigsec beside it).
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'aigsec'" | grep -q 1 \
   || createdb -h 127.0.0.1 -U postgres aigsec

@@ -4,6 +4,7 @@ Outside DEBUG a missing SECRET_KEY stops start-up; there is never a random fallb
 key that changes on restart silently invalidates sessions, reset links and signatures.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,11 +44,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "aigsec.accounts",
     "aigsec.audit",
     "aigsec.core",
     "assessments",
     "evidence",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -57,10 +62,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "aigsec.accounts.middleware.CurrentTeamMiddleware",
+    # After the team middleware: both read the memberships it loads (no extra query).
+    "aigsec.accounts.middleware_security.SessionLifetimeMiddleware",
+    "aigsec.accounts.middleware_security.MfaEnforcementMiddleware",
 ]
 if DEBUG:
     # runserver serves static files itself; WhiteNoise serves the collected ones in production.
@@ -142,6 +151,12 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # --- Sessions and cookies -----------------------------------------------------------------
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# A session ends after this many seconds without a request, and in any case this many seconds
+# after log-in (docs/authentication.md).
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=12 * 3600)
+# The issuer shown by authenticator apps next to the account.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="aigsec")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
@@ -264,6 +279,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "aigsec.core.api.exception_handler",
+    # Per user and per client IP, from RATE_LIMITS below (aigsec/core/ratelimit.py).
+    "DEFAULT_THROTTLE_CLASSES": ["aigsec.core.ratelimit.RateLimitThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "aigsec API",
@@ -272,12 +289,51 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "aigsec.core.schema.document_query_errors",
+    ],
     # Swagger UI from the vendored sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
 API_TOKEN_DEFAULT_LIFETIME = timedelta(days=env.int("API_TOKEN_DAYS", default=90))
+if not 1 <= API_TOKEN_DEFAULT_LIFETIME.days <= 365:
+    raise ImproperlyConfigured("API_TOKEN_DAYS must be between 1 and 365 (tokens always expire).")
+
+# --- Rate limits --------------------------------------------------------------------------
+# Requests allowed per user and per client IP, counted in the cache: "N/period" with period s,
+# m, h or d, optionally counted ("10/15m"); "0" switches one limit off. Past a limit: 429 with
+# Retry-After. Failed log-ins have their own lockout (LOGIN_FAILURE_* above).
+RATE_LIMITS = {
+    "api:user": env.str("RATE_LIMIT_API_USER", default="600/m"),
+    "api:ip": env.str("RATE_LIMIT_API_IP", default="1200/m"),
+    "upload:user": env.str("RATE_LIMIT_UPLOAD_USER", default="120/h"),
+    "upload:ip": env.str("RATE_LIMIT_UPLOAD_IP", default="300/h"),
+    "password_reset:ip": env.str("RATE_LIMIT_PASSWORD_RESET_IP", default="20/h"),
+    "password_reset:email": env.str("RATE_LIMIT_PASSWORD_RESET_EMAIL", default="5/h"),
+}
+for _name, _rate in RATE_LIMITS.items():
+    if not re.fullmatch(r"0|[1-9]\d*/([1-9]\d*)?[smhd]", _rate.strip()):
+        raise ImproperlyConfigured(f"Rate limit {_name}: {_rate!r} is not like 60/m, 5/15m or 0.")
+
+# --- Signed reports -----------------------------------------------------------------------
+# The organisation's own signing identity: a PEM key and certificate (plus the chain up to the
+# root a verifier should trust), or a PKCS#12 bundle. Without either, a local CA and signing
+# certificate are generated once under REPORT_SIGNING_DIR ("self-managed"; see docs/reports.md).
+REPORT_SIGNING_DIR = Path(env.str("REPORT_SIGNING_DIR", default=str(AIGSEC_DATA_DIR / "signing")))
+REPORT_SIGNING_KEY = env.str("REPORT_SIGNING_KEY", default="")
+REPORT_SIGNING_CERT = env.str("REPORT_SIGNING_CERT", default="")
+REPORT_SIGNING_CHAIN = env.list("REPORT_SIGNING_CHAIN", default=[])
+REPORT_SIGNING_PKCS12 = env.str("REPORT_SIGNING_PKCS12", default="")
+REPORT_SIGNING_PASSPHRASE = env.str("REPORT_SIGNING_PASSPHRASE", default="")
+# An RFC 3161 timestamp authority; when set, every signature carries a timestamp.
+TSA_URL = env.str("TSA_URL", default="")
+TSA_TIMEOUT = env.int("TSA_TIMEOUT", default=10)
+# Per render: the task is stopped (and the report marked failed) past these limits.
+REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=90)
+REPORT_TIME_LIMIT = env.int("REPORT_TIME_LIMIT", default=120)
 
 # --- Audit trail --------------------------------------------------------------------------
 AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
@@ -288,5 +344,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # WeasyPrint's font subsetting logs every table of every font at INFO.
+        "fontTools": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+    },
 }

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.types import OpenApiTypes
@@ -21,6 +21,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
 
@@ -33,7 +34,7 @@ from aigsec.core.access import (
     teams_with_perm,
 )
 
-from . import services
+from . import exports, services
 from .models import (
     AISystem,
     Assessment,
@@ -61,6 +62,7 @@ from .serializers import (
     ResponseSerializer,
     ResponseUpdateSerializer,
 )
+from .views_exports import base_url, export_queryset, export_response
 
 DEFAULT_FRAMEWORK_SLUG = "ncsc-cisa-secure-ai-2023"
 MAX_ID = 2**63 - 1  # bigint
@@ -219,7 +221,14 @@ class AISystemViewSet(TenantViewSetMixin, viewsets.ModelViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
         return super().retrieve(request, *args, **kwargs)
 
-    @extend_schema(responses={201: AISystemSerializer, 400: BAD_REQUEST, 403: FORBIDDEN})
+    @extend_schema(
+        responses={
+            201: AISystemSerializer,
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+            404: OpenApiResponse(description="`team` is not one of your teams."),
+        }
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
         data = _body(request)
         membership = _membership_for_new_object(request, data.get("team"))
@@ -301,6 +310,15 @@ def _name_clash_as_400() -> Iterator[None]:
 
 
 # --- Assessments ----------------------------------------------------------------------------
+
+
+class ExportNegotiation(DefaultContentNegotiation):
+    """For the export action: `?format=` names the export (csv, xlsx, oscal), not a renderer as
+    DRF's URL_FORMAT_OVERRIDE would have it (it answers 404 for a format it cannot render), and
+    the file is not a rendered response anyway; errors are JSON whatever the Accept header."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 @extend_schema(tags=["assessments"])
@@ -431,6 +449,48 @@ class AssessmentViewSet(
         except services.AssessmentLocked as exc:
             raise Conflict(str(exc)) from exc
         return APIResponse(AssessmentDetailSerializer(assessment).data)
+
+    @extend_schema(
+        operation_id="assessments_export",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                enum=[*exports.FORMATS],  # not list(): the class body shadows it
+                required=True,
+                description="csv: one row per control; xlsx: a Responses and an Evidence sheet; "
+                "oscal: OSCAL 1.1.2 assessment-results JSON (see docs/exports.md).",
+            )
+        ],
+        responses={
+            # JSON first: schemathesis 3 checks a JSON body against the first media type.
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, exports.XLSX_TYPE): OpenApiTypes.BINARY,
+            400: BAD_REQUEST,
+            404: NOT_FOUND,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="export",
+        content_negotiation_class=ExportNegotiation,
+    )
+    def export(self, request: Request, pk: int | None = None) -> HttpResponse:
+        """Download the assessment (answers, owners, reviews, evidence hashes) as a file."""
+        # Queries: assessment with team, AI system and framework (door), memberships (door),
+        # the five of exports.export_data, the audit append.
+        assessment = get_for_user(request.user, export_queryset(), pk, Perm.VIEW)
+        fmt = request.query_params.get("format", "")
+        if not fmt:
+            raise ValidationError({"format": [f"Required: one of {', '.join(exports.FORMATS)}."]})
+        try:
+            export = exports.assessment_export(
+                assessment=assessment, fmt=fmt, actor=request.user, base_url=base_url(request)
+            )
+        except exports.UnknownFormat as exc:
+            raise ValidationError({"format": [str(exc)]}) from None
+        return export_response(export)
 
     @extend_schema(
         parameters=[

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 
 def _colour(score: float | None) -> str:
@@ -22,7 +22,10 @@ def _colour(score: float | None) -> str:
 
 
 def pillar_chart(pillars: Sequence[dict[str, Any]], *, width: int = 560) -> SafeString:
-    """Horizontal bars, one per pillar, 0-100. Each item needs ref, title and score."""
+    """Horizontal bars, one per pillar, 0-100. Each item needs ref, title and score.
+
+    Built with format_html only, so every interpolated value is escaped and nothing is marked
+    safe by hand (team-defined pillar titles end up in pages and in signed reports)."""
     bar_h, gap, top = 22, 12, 8
     # Room for the longest label (about 6.7 px per character at 12 px), at most 55% of the width.
     longest = max((len(f"{p['ref']} {p['title']}") for p in pillars), default=10)
@@ -30,32 +33,52 @@ def pillar_chart(pillars: Sequence[dict[str, Any]], *, width: int = 560) -> Safe
     height = top + len(pillars) * (bar_h + gap) + 18
     plot_w = width - label_w - 50
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="100%" role="img" class="chart" aria-labelledby="chart-title">',
-        '<title id="chart-title">Score per pillar, 0 to 100</title>',
+        format_html(
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" '
+            'width="100%" role="img" class="chart" aria-labelledby="chart-title">'
+            '<title id="chart-title">Score per pillar, 0 to 100</title>',
+            width,
+            height,
+        )
     ]
     for tick in (0, 25, 50, 75, 100):
-        x = label_w + plot_w * tick / 100
+        x = f"{label_w + plot_w * tick / 100:.1f}"
         parts.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 16}" '
-            'stroke="#d5d9de" stroke-width="1"/>'
-            f'<text x="{x:.1f}" y="{height - 4}" font-size="10" text-anchor="middle" '
-            f'fill="#555">{tick}</text>'
+            format_html(
+                '<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" '
+                'stroke="#d5d9de" stroke-width="1"/>'
+                '<text x="{x}" y="{text_y}" font-size="10" text-anchor="middle" '
+                'fill="#555">{tick}</text>',
+                x=x,
+                top=top,
+                bottom=height - 16,
+                text_y=height - 4,
+                tick=tick,
+            )
         )
     for i, p in enumerate(pillars):
         y = top + i * (bar_h + gap)
         score = p.get("score")
-        w = plot_w * (score or 0) / 100
-        label = escape(f"{p['ref']} {p['title']}")
-        value = "n/a" if score is None else f"{score:.0f}"
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + bar_h * 0.7:.1f}" font-size="12" '
-            f'text-anchor="end" fill="#222">{label}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#eef1f4"/>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-            f'fill="{_colour(score)}"><title>{label}: {value}</title></rect>'
-            f'<text x="{label_w + plot_w + 6}" y="{y + bar_h * 0.7:.1f}" font-size="12" '
-            f'fill="#222">{value}</text>'
+            format_html(
+                '<text x="{label_x}" y="{text_y}" font-size="12" '
+                'text-anchor="end" fill="#222">{label}</text>'
+                '<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#eef1f4"/>'
+                '<rect x="{label_w}" y="{y}" width="{w}" height="{bar_h}" '
+                'fill="{colour}"><title>{label}: {value}</title></rect>'
+                '<text x="{value_x}" y="{text_y}" font-size="12" '
+                'fill="#222">{value}</text>',
+                label_x=label_w - 8,
+                text_y=f"{y + bar_h * 0.7:.1f}",
+                label=f"{p['ref']} {p['title']}",
+                label_w=label_w,
+                y=y,
+                plot_w=plot_w,
+                bar_h=bar_h,
+                w=f"{plot_w * (score or 0) / 100:.1f}",
+                colour=_colour(score),
+                value="n/a" if score is None else f"{score:.0f}",
+                value_x=label_w + plot_w + 6,
+            )
         )
-    parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308  every interpolated text is escaped above
+    return format_html("{}</svg>", format_html_join("", "{}", ((part,) for part in parts)))

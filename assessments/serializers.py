@@ -146,6 +146,10 @@ class FrameworkSerializer(serializers.ModelSerializer):
         help_text="Null for a bundled framework; else the team that uploaded it.",
     )
     versions = FrameworkVersionSerializer(many=True, read_only=True)
+    # Not a URLField: blank when not given, and "" is no `format: uri` (found by the fuzzer).
+    source_url = serializers.CharField(
+        read_only=True, help_text="Where the framework is published (a URL), or empty."
+    )
 
     class Meta:
         model = Framework
@@ -334,4 +338,7 @@ class ResponseUpdateSerializer(serializers.Serializer):
 
 class ResponseConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    current = ResponseSerializer(help_text="The response as it is now on the server.")
+    # Absent when the conflict is a final assessment rather than a newer version.
+    current = ResponseSerializer(
+        required=False, help_text="The response as it is now on the server."
+    )

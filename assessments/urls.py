@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_frameworks
+from . import views, views_exports, views_frameworks
 
 urlpatterns = [
     path("frameworks/", views_frameworks.framework_list, name="frameworks"),
@@ -27,6 +27,11 @@ urlpatterns = [
     ),
     path("assessments/<int:pk>/status/", views.assessment_status, name="assessment_status"),
     path("assessments/<int:pk>/compare/", views.assessment_compare, name="assessment_compare"),
+    path(
+        "assessments/<int:pk>/export/<str:fmt>/",
+        views_exports.assessment_export_view,
+        name="assessment_export",
+    ),
     path(
         "assessments/<int:pk>/guidelines/<int:guideline_id>/assign/",
         views.guideline_assign,

@@ -19,9 +19,11 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
+from rest_framework.throttling import BaseThrottle
 
 from aigsec.accounts.models import Membership
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user, scope_for_user
+from aigsec.core.ratelimit import UploadRateThrottle
 from assessments.models import Response
 from assessments.services import AssessmentLocked
 
@@ -34,12 +36,20 @@ from .serializers import (
     LinkSerializer,
     RevisionCreateSerializer,
 )
-from .upload import HashingUploadHandler, install_upload_handler, too_large_message
+from .upload import (
+    TEXT_TYPES,
+    TYPES,
+    HashingUploadHandler,
+    install_upload_handler,
+    too_large_message,
+)
 from .views import download_response
 
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 BAD_REQUEST = OpenApiResponse(description="Invalid input or refused file; the body says why.")
+# A download carries the type sniffed at upload: one of the accepted types.
+DOWNLOAD_TYPES = sorted({t[0] for t in TYPES.values()} | set(TEXT_TYPES.values()))
 
 
 class Conflict(APIException):
@@ -76,6 +86,11 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     lookup_value_converter = "int"
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     upload_handler: HashingUploadHandler | None = None
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Uploads have an hourly budget of their own, on top of the API's per-minute one.
+        extra = [UploadRateThrottle()] if self.action in ("create", "revisions") else []
+        return [*super().get_throttles(), *extra]
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # Before anything (CSRF check included) reads the body.
@@ -138,7 +153,13 @@ class EvidenceViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request={"multipart/form-data": EvidenceCreateSerializer},
-        responses={201: EvidenceSerializer, 400: BAD_REQUEST, 403: FORBIDDEN},
+        responses={
+            201: EvidenceSerializer,
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+            404: OpenApiResponse(description="`team` is not one of your teams."),
+            409: OpenApiResponse(description="A response to link belongs to a final assessment."),
+        },
     )
     def create(self, request: Request) -> APIResponse:
         body = EvidenceCreateSerializer(data=self._data())
@@ -191,7 +212,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     @extend_schema(
         parameters=[OpenApiParameter("revision", int, description="Default: the latest.")],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **{(200, media_type): OpenApiTypes.BINARY for media_type in DOWNLOAD_TYPES},
             404: NOT_FOUND,
             409: OpenApiResponse(description="The stored file failed its integrity check."),
         },

@@ -75,6 +75,8 @@ class EvidenceItem(models.Model):
 
 class EvidenceRevision(models.Model):
     TEAM_PATH = "item__team"
+    # Not a FileField, so backups learn from here that this column names a stored file.
+    STORAGE_NAME_FIELDS = ("storage_name",)
 
     item = models.ForeignKey(EvidenceItem, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from assessments.models import Response
 
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
+from .reviews import current_decisions_for_evidence
 
 EXPIRING_DAYS = 30
 
@@ -82,7 +83,10 @@ def evidence_detail(item: EvidenceItem) -> dict[str, Any]:
         .order_by("response__assessment__title", "response__control__order")
     )
     annotate_freshness([item])
-    return {"item": item, "revisions": revisions, "links": links}
+    # The auditor's current decision, so that whoever answers for the evidence sees a rejection
+    # and its reason on the page where they act on it (a new revision).
+    review = current_decisions_for_evidence([item.pk])[item.pk]
+    return {"item": item, "revisions": revisions, "links": links, "review": review}
 
 
 def linkable_responses(team_id: int) -> QuerySet[Response]:

@@ -15,6 +15,10 @@ class EvidenceSerializer(serializers.ModelSerializer):
     freshness = serializers.CharField(read_only=True)
     responses = serializers.SerializerMethodField()
     withdrawn = serializers.SerializerMethodField()
+    # Not a URLField: blank for files and notes, and "" is no `format: uri` (found by fuzzing).
+    url = serializers.CharField(
+        read_only=True, help_text="The address of a link (an http or https URL); empty otherwise."
+    )
 
     class Meta:
         model = EvidenceItem

@@ -26,6 +26,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors
+from aigsec.core.ratelimit import RateResult, limit_request, wait_text
 from assessments.models import Response
 from assessments.services import AssessmentLocked
 
@@ -69,8 +70,23 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 def evidence_create(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request, Perm.ANSWER)  # before the body is read
+    if request.method == "POST" and (refused := limit_request(request, "upload")):
+        form = EvidenceForm(responses=selectors.linkable_responses(m.team_id))
+        return _too_many_uploads(request, refused, form, "evidence/create.html", {"form": form})
     handler = install_upload_handler(request) if request.method == "POST" else None
     return _evidence_create(request, m, handler)
+
+
+def _too_many_uploads(
+    request: HttpRequest, refused: RateResult, form, template: str, ctx: dict
+) -> HttpResponse:
+    """429 before the body is read, so a flood of uploads costs neither disk nor hashing. The
+    form is unbound (nothing was read to fill it); add_error expects cleaned_data."""
+    form.cleaned_data = {}
+    form.add_error(None, f"Too many uploads. Try again in {wait_text(refused.retry_after)}.")
+    response = render(request, template, ctx, status=429)
+    response["Retry-After"] = str(refused.retry_after)
+    return response
 
 
 @csrf_protect
@@ -198,6 +214,10 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
 @csrf_exempt
 def evidence_revision(request: HttpRequest, pk: int) -> HttpResponse:
     item = _item(request, pk, Perm.ANSWER)  # before the body is read
+    if refused := limit_request(request, "upload"):
+        form = RevisionForm()
+        ctx = _detail_context(request, item) | {"revision_form": form}
+        return _too_many_uploads(request, refused, form, "evidence/detail.html", ctx)
     handler = install_upload_handler(request)
     return _evidence_revision(request, item, handler)
 

@@ -23,12 +23,39 @@ class Personas:
     def client(self, user: User | None) -> Client:
         c = Client()
         if user is not None:
-            c.force_login(user)
+            login_with_second_factor(c, user)
         return c
 
 
+def login_with_second_factor(client: Client, user: User) -> Client:
+    """force_login, plus what the second sign-in step does for a user who has or needs a
+    second factor (admins): a confirmed TOTP device, marked as verified in the session (the
+    test-client equivalent of django_otp.login). Production rules are unchanged."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from aigsec.accounts.mfa import mfa_device, mfa_required_for
+
+    client.force_login(user)
+    device = mfa_device(user)
+    if device is None and mfa_required_for(user):
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture(scope="session")
+def _signing_dir(tmp_path_factory):
+    # One self-managed signing CA per test run: generated once, like an instance's first run.
+    return tmp_path_factory.mktemp("signing")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
+def _isolated(settings, tmp_path, _signing_dir):
+    settings.REPORT_SIGNING_DIR = _signing_dir
     settings.AIGSEC_DATA_DIR = tmp_path / "data"
     settings.MEDIA_ROOT = tmp_path / "data" / "media"
     settings.AUDIT_CHECKPOINT_KEY = "test-checkpoint-key"

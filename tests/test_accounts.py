@@ -151,7 +151,7 @@ def test_lockout_refuses_correct_password_with_one_message_for_known_and_unknown
     r_unknown = _login(Client(), unknown, PASSWORD, ip="10.1.0.2")
 
     for r in (r_known, r_unknown):
-        assert r.status_code == 200
+        assert r.status_code == 429  # a rate limit, with the form and the generic message
         assert r.context["form"].non_field_errors() == [GENERIC_LOCKED]
         assert GENERIC_LOCKED in r.content.decode()
     # Byte for byte the same page, once the e-mail typed and the CSRF tokens are blanked.
@@ -171,7 +171,7 @@ def test_lockout_per_ip_triggers(personas, settings):
         _login(Client(), f"guess{i}@acme.test", "wrong-password-123", ip=ip)
 
     r = _login(Client(), personas.admin.email, PASSWORD, ip=ip)
-    assert r.status_code == 200
+    assert r.status_code == 429
     assert r.context["form"].non_field_errors() == [GENERIC_LOCKED]
 
     other_ip = _login(Client(), personas.admin.email, PASSWORD, ip="10.2.0.2")
@@ -188,7 +188,7 @@ def test_lockout_counter_lives_in_the_cache(personas, settings):
     assert cache.get(email_key) == settings.LOGIN_FAILURE_LIMIT
     assert cache.get(ip_key) == settings.LOGIN_FAILURE_LIMIT
     assert lockout.is_locked(email, ip)
-    assert _login(Client(), email, PASSWORD, ip=ip).status_code == 200
+    assert _login(Client(), email, PASSWORD, ip=ip).status_code == 429
 
     cache.delete(email_key)  # what the window's expiry does
 
@@ -545,7 +545,7 @@ def _probe(method: str, secret: str | None = None, header: str | None = None):
 
 def test_token_page_shows_secret_once_and_stores_only_its_hash(personas):
     c = personas.client(personas.manager)
-    r = c.post(reverse("tokens"), {"name": "ci", "days": 30})
+    r = c.post(reverse("tokens"), {"name": "ci", "scope": "write", "days": 30})
 
     assert r.status_code == 200
     secret = r.context["secret"]

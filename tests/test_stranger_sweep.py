@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from aigsec.accounts.models import Membership
 from aigsec.audit.models import AuditEvent
+from reports.models import Report
 
 from .factories_assessments import make_assessment
 
@@ -36,6 +37,12 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "member_remove": (OBJECT, {"membership_id": "membership"}),
     "tokens": (OWN, None),
     "token_revoke": (OBJECT, {"token_id": "token"}),
+    "mfa_setup": (OWN, None),  # the caller's own second factor
+    "mfa_verify": (PUBLIC, None),  # second sign-in step; only with a pending password login
+    "mfa_manage": (OBJECT, None),  # POST, acts on the caller's own devices: tests/test_mfa.py
+    "team_mfa": (OBJECT, {"team_id": "team"}),
+    "sessions": (OWN, None),  # the caller's own sessions
+    "sessions_end_others": (OBJECT, None),  # POST, the caller's own: tests/test_sessions.py
     "api-schema": (PUBLIC, None),
     "api-docs": (PUBLIC, None),
     "frameworks": (OWN, None),
@@ -50,6 +57,7 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "questionnaire": (OBJECT, {"pk": "assessment", "pillar_ref": "pillar_ref"}),
     "assessment_status": (OBJECT, {"pk": "assessment"}),
     "assessment_compare": (OBJECT, {"pk": "assessment"}),
+    "assessment_export": (OBJECT, {"pk": "assessment", "fmt": "export_fmt"}),  # "csv"
     "guideline_assign": (OBJECT, {"pk": "assessment", "guideline_id": "guideline"}),
     "response_edit": (OBJECT, {"pk": "response"}),
     "response_evidence": (OBJECT, {"pk": "response"}),
@@ -65,6 +73,16 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "review_queue": (OBJECT, None),  # auditors only; stranger cases in tests/test_reviews.py
     "review_create": (OBJECT, None),  # POST target_id=<victim's>: tests/test_reviews.py
     "response_comment": (OBJECT, {"pk": "response"}),
+    "report_list": (OWN, None),
+    "report_verify": (OWN, None),
+    "report_status": (OBJECT, {"pk": "report"}),
+    "report_download": (OBJECT, {"pk": "report"}),
+    "assessment_reports": (OBJECT, {"pk": "assessment"}),
+    "report_request": (OBJECT, {"pk": "assessment"}),
+    "audit_trail": (OWN, None),  # auditors and admins; the caller's own team's events only
+    "audit_export": (OWN, {"fmt": "export_fmt"}),
+    "audit_verify": (OWN, None),  # whole-chain result only, no events
+    "audit_event": (OBJECT, {"seq": "audit_seq"}),
 }
 
 
@@ -121,6 +139,11 @@ def victim(personas):
         "guideline": response.control.guideline_id,
         "pillar_ref": response.control.guideline.pillar.ref,
         "secret_name": a.ai_system.name,
+        "audit_seq": AuditEvent.objects.filter(team=personas.team.pk).latest("seq").seq,
+        "export_fmt": "csv",
+        "report": Report.objects.create(
+            team=personas.team, assessment=a, requested_by=personas.manager
+        ).pk,
     }
 
 
@@ -151,9 +174,12 @@ def test_stranger_cannot_switch_into_the_victim_team(personas, victim):
     "name", sorted(n for n, (kind, _kw) in URL_TABLE.items() if kind == OWN and n != "logout")
 )
 def test_own_team_pages_show_no_victim_data(personas, victim, name):
-    resp = personas.client(personas.stranger).get(reverse(name))
+    kw = URL_TABLE[name][1]
+    url = reverse(name, kwargs={k: victim[v] for k, v in kw.items()} if kw else None)
+    resp = personas.client(personas.stranger).get(url)
     assert resp.status_code == 200, (name, resp.status_code)
-    assert victim["secret_name"].encode() not in resp.content
+    body = b"".join(resp.streaming_content) if resp.streaming else resp.content  # exports
+    assert victim["secret_name"].encode() not in body
 
 
 @pytest.mark.django_db

@@ -1,11 +1,17 @@
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .services import api_token_lookup
+from .services import TokenRefused, api_token_authenticate, api_token_mark_used
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <token>`. Read-only tokens are refused for unsafe methods."""
+    """`Authorization: Bearer <token>`: 401 with the reason for an unknown, expired or revoked
+    token or a deactivated account; 403 for a read-only token on an unsafe method.
+
+    A token only says who is calling. What the caller may do is decided per request by the
+    door (aigsec.core.access) from the user's current role, so a demotion or a removal from a
+    team applies to their tokens at once."""
 
     keyword = "Bearer"
 
@@ -18,13 +24,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
-        token = api_token_lookup(parts[1])
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        if token.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
-            raise exceptions.PermissionDenied("This token is read-only.")
-        if token.last_used_at is None or (timezone.now() - token.last_used_at).total_seconds() > 60:
-            type(token).objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        try:
+            token = api_token_authenticate(parts[1])
+        except TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+        if token.read_only and request.method not in SAFE_METHODS:
+            raise exceptions.PermissionDenied(
+                "This token is read-only: it may only read (GET). Use a read-write token."
+            )
+        api_token_mark_used(token=token)
         return token.user, token
 
     def authenticate_header(self, request):

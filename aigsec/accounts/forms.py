@@ -1,11 +1,12 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 
 from aigsec.audit.services import audit_record
 
 from . import lockout
-from .models import Role
+from .models import Role, TokenScope
 from .net import client_ip
 
 GENERIC_LOCKED = (
@@ -38,7 +39,8 @@ class LoginForm(AuthenticationForm):
             if email:
                 lockout.register_failure(email, self._ip())
             raise
-        lockout.reset(email)
+        # The counter is reset by LoginView once the whole sign-in succeeds: a correct
+        # password alone must not wipe the failed second-factor codes counted against it.
         return cleaned
 
 
@@ -51,10 +53,29 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+TOKEN_DAYS = (7, 30, 90, 365)
+
+
+def _token_day_choices() -> list[tuple[int, str]]:
+    days = sorted({*TOKEN_DAYS, settings.API_TOKEN_DEFAULT_LIFETIME.days})
+    return [(d, f"{d} days") for d in days]
+
+
 class TokenCreateForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    read_only = forms.BooleanField(required=False)
-    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Valid for (days)")
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “CI export”.")
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        widget=forms.RadioSelect,
+        label="Access",
+        help_text="Least privilege: read-only unless the script must change something.",
+    )
+    # There is no "never expires" choice: a leaked token must stop working on its own.
+    days = forms.TypedChoiceField(coerce=int, choices=_token_day_choices, label="Valid for")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = settings.API_TOKEN_DEFAULT_LIFETIME.days
 
 
 class InvitationAwarePasswordResetForm(PasswordResetForm):

@@ -1,4 +1,6 @@
+from django.db.models import Exists, OuterRef
 from django.utils.functional import SimpleLazyObject
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import Membership
 
@@ -10,7 +12,12 @@ def current_membership(request) -> Membership | None:
     user = request.user
     if not user.is_authenticated:
         return None
-    memberships = list(Membership.objects.select_related("team").filter(user=user))
+    # has_mfa rides along so that the second-factor check (middleware_security) costs no query.
+    memberships = list(
+        Membership.objects.select_related("team")
+        .filter(user=user)
+        .annotate(has_mfa=Exists(TOTPDevice.objects.filter(user=OuterRef("user"), confirmed=True)))
+    )
     request._aigsec_memberships = memberships
     wanted = request.session.get(SESSION_KEY)
     for m in memberships:

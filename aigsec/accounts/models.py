@@ -57,6 +57,8 @@ class Team(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     evidence_validity_months = models.PositiveSmallIntegerField(default=12)
+    # Admins always need a second factor; this extends the requirement to every member.
+    require_mfa = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -91,6 +93,12 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} as {self.role}"
 
 
+class TokenScope(models.TextChoices):
+    # Stored as ApiToken.read_only: two values, and the column predates the names.
+    READ = "read", "Read-only (GET)"
+    WRITE = "write", "Read and write"
+
+
 class ApiToken(models.Model):
     """A bearer token. Only a SHA-256 of the secret is stored; the secret is shown once."""
 
@@ -113,3 +121,31 @@ class ApiToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def scope(self) -> str:
+        return TokenScope.READ if self.read_only else TokenScope.WRITE
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > timezone.now() else "expired"
+
+
+class UserSession(models.Model):
+    """One row per logged-in session, written at log-in: finds a user's sessions without
+    scanning the session store, so they can be listed and ended server-side."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="user_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -10,12 +10,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from aigsec.audit.services import audit_record
 
 from .models import ApiToken, Membership, Role, Team, User
+from .user_sessions import user_left_last_team
 
 
 def team_create(*, name: str, actor: User | None = None) -> Team:
@@ -102,16 +104,30 @@ def membership_remove(*, membership: Membership, actor: User | None) -> None:
             target=f"user:{membership.user_id}",
             data={"role": membership.role},
         )
+        # The team is unreachable at once (roles are read per request); leaving the last team
+        # also ends the person's sessions and tokens (docs/authentication.md).
+        user_left_last_team(user_id=membership.user_id, actor=actor)
 
 
 def _token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+TOKEN_MAX_LIFETIME = timedelta(days=365)
+
+
 def api_token_create(
     *, user: User, name: str, read_only: bool = False, lifetime: timedelta | None = None
 ) -> tuple[ApiToken, str]:
-    """Returns the token row and the secret, which is never stored and never shown again."""
+    """Returns the token row and the secret, which is never stored and never shown again.
+    Every token expires, within a year at most."""
+    name = (name or "").strip()
+    if lifetime is None:
+        lifetime = settings.API_TOKEN_DEFAULT_LIFETIME
+    if not name or len(name) > ApiToken._meta.get_field("name").max_length:
+        raise ValidationError({"name": "Give the token a name of up to 100 characters."})
+    if not timedelta(days=1) <= lifetime <= TOKEN_MAX_LIFETIME:
+        raise ValidationError({"days": "A token is valid for 1 to 365 days."})
     secret = "aig_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -120,7 +136,7 @@ def api_token_create(
             prefix=secret[:12],
             token_hash=_token_digest(secret),
             read_only=read_only,
-            expires_at=timezone.now() + (lifetime or settings.API_TOKEN_DEFAULT_LIFETIME),
+            expires_at=timezone.now() + lifetime,
         )
         audit_record(
             "token.created",
@@ -131,18 +147,45 @@ def api_token_create(
     return token, secret
 
 
-def api_token_lookup(secret: str) -> ApiToken | None:
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(
-            token_hash=_token_digest(secret),
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-            user__is_active=True,
-        )
-        .first()
-    )
+class TokenRefused(Exception):
+    """A presented token that does not authenticate; the message says why."""
+
+
+def api_token_authenticate(secret: str) -> ApiToken:
+    """The token for a presented secret, with its user, or TokenRefused with the reason.
+    Naming the reason (expired, revoked) tells nothing to someone without the secret."""
+    token = ApiToken.objects.select_related("user").filter(token_hash=_token_digest(secret)).first()
+    if token is None:
+        raise TokenRefused("Invalid token.")
+    if token.revoked_at is not None:
+        raise TokenRefused("This token has been revoked.")
+    if token.expires_at <= timezone.now():
+        raise TokenRefused(f"This token expired on {token.expires_at:%Y-%m-%d}.")
+    if not token.user.is_active:
+        raise TokenRefused("The account of this token is deactivated.")
     return token
+
+
+def api_token_lookup(secret: str) -> ApiToken | None:
+    """The usable token for a secret, or None."""
+    try:
+        return api_token_authenticate(secret)
+    except TokenRefused:
+        return None
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_mark_used(*, token: ApiToken) -> None:
+    """Record use at most once a minute: a write per API request would double its cost. The
+    condition is in the UPDATE, so concurrent requests write once between them."""
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
 
 
 def api_token_revoke(*, token: ApiToken, actor: User) -> None:

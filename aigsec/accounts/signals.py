@@ -7,6 +7,7 @@ from django.dispatch import receiver
 from aigsec.audit.services import audit_record
 
 from .net import client_ip
+from .user_sessions import user_session_forget, user_session_start
 
 
 def _ip(request) -> str | None:
@@ -16,12 +17,16 @@ def _ip(request) -> str | None:
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
     audit_record("auth.login", actor=user, target=f"user:{user.pk}", data={"ip": _ip(request)})
+    if request is not None and hasattr(request, "session"):
+        user_session_start(request=request, user=user)
 
 
 @receiver(user_logged_out)
 def _logged_out(sender, request, user, **kwargs):
     if user is not None:
         audit_record("auth.logout", actor=user, target=f"user:{user.pk}", data={"ip": _ip(request)})
+    if request is not None and hasattr(request, "session"):
+        user_session_forget(session_key=request.session.session_key)
 
 
 @receiver(user_login_failed)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import views, views_mfa, views_sessions
 from .forms import InvitationAwarePasswordResetForm
 
 urlpatterns = [
@@ -10,7 +10,7 @@ urlpatterns = [
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PasswordResetView.as_view(
             template_name="accounts/password_reset.html",
             form_class=InvitationAwarePasswordResetForm,
             email_template_name="accounts/password_reset_email.txt",
@@ -26,7 +26,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        views_sessions.PasswordResetConfirmView.as_view(
             template_name="accounts/password_reset_confirm.html",
             success_url=reverse_lazy("login"),
         ),
@@ -38,4 +38,10 @@ urlpatterns = [
     path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("mfa/", views_mfa.mfa_setup, name="mfa_setup"),
+    path("mfa/verify/", views_mfa.mfa_verify, name="mfa_verify"),
+    path("mfa/manage/", views_mfa.mfa_manage, name="mfa_manage"),
+    path("teams/<int:team_id>/mfa/", views_mfa.team_mfa, name="team_mfa"),
+    path("sessions/", views_sessions.sessions, name="sessions"),
+    path("sessions/end-others/", views_sessions.sessions_end_others, name="sessions_end_others"),
 ]

@@ -1,19 +1,28 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods, require_POST
 
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user
 from aigsec.core.feedback import add_form_errors, error_messages
+from aigsec.core.ratelimit import digest, rate_limit
 
+from . import lockout
 from .forms import LoginForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from .forms_mfa import TeamMfaForm
+from .mfa import mfa_enabled, mfa_users
 from .middleware import SESSION_KEY
-from .models import ApiToken, Membership
+from .models import ApiToken, Membership, TokenScope
 from .services import (
     api_token_create,
     api_token_revoke,
@@ -21,6 +30,8 @@ from .services import (
     membership_change_role,
     membership_remove,
 )
+from .user_sessions import user_session_rekeyed, user_sessions_end
+from .views_mfa import mfa_login_begin
 
 
 class LoginView(auth_views.LoginView):
@@ -28,15 +39,57 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "locked"):
+            # The lockout is a rate limit: 429, whether or not the address has an account.
+            response.status_code = 429
+            response["Retry-After"] = str(settings.LOGIN_FAILURE_WINDOW)
+        return response
+
+    def form_valid(self, form):
+        user = form.get_user()
+        if mfa_enabled(user):
+            # Not logged in yet: the second step (views_mfa.mfa_verify) finishes the sign-in.
+            return mfa_login_begin(self.request, user, next_url=self.get_success_url())
+        lockout.reset(form.cleaned_data["username"])
+        return super().form_valid(form)
+
+
+def _typed_email(request: HttpRequest) -> dict[str, str]:
+    email = request.POST.get("email", "")
+    return {"email": digest(email)} if email.strip() else {}
+
+
+@method_decorator(
+    rate_limit(
+        "password_reset",
+        message="Too many password reset requests from this network or for this address.",
+        extra=_typed_email,
+    ),
+    name="dispatch",
+)
+class PasswordResetView(auth_views.PasswordResetView):
+    """Limited per client IP and per address typed, counted the same whether or not the
+    address has an account, so a 429 reveals nothing about who is registered."""
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("home")
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        old_key = self.request.session.session_key
+        response = super().form_valid(form)  # rotates this session's key, keeps it logged in
         audit_record(
             "auth.password_changed", actor=self.request.user, target=f"user:{self.request.user.pk}"
+        )
+        user_session_rekeyed(old_key=old_key, new_key=self.request.session.session_key)
+        user_sessions_end(
+            user=self.request.user,
+            reason="password_changed",
+            actor=self.request.user,
+            keep_session_key=self.request.session.session_key,
         )
         messages.success(self.request, "Your password has been changed.")
         return response
@@ -69,7 +122,14 @@ def members(request: HttpRequest, team_id: int) -> HttpResponse:
     return render(
         request,
         "accounts/members.html",
-        {"team": m.team, "rows": rows, "form": form, "role_form": MemberRoleForm()},
+        {
+            "team": m.team,
+            "rows": rows,
+            "form": form,
+            "role_form": MemberRoleForm(),
+            "mfa_users": mfa_users(m.team),
+            "mfa_form": TeamMfaForm(initial={"require_mfa": m.team.require_mfa}),
+        },
         status=status,
     )
 
@@ -116,22 +176,29 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST or None)
     secret = None
     if request.method == "POST" and form.is_valid():
-        from datetime import timedelta
-
-        _token, secret = api_token_create(
-            user=request.user,
-            name=form.cleaned_data["name"],
-            read_only=form.cleaned_data["read_only"],
-            lifetime=timedelta(days=form.cleaned_data["days"]),
-        )
-        form = TokenCreateForm()
+        d = form.cleaned_data
+        try:
+            _token, secret = api_token_create(
+                user=request.user,
+                name=d["name"],
+                read_only=d["scope"] == TokenScope.READ,
+                lifetime=timedelta(days=d["days"]),
+            )
+        except ValidationError as exc:
+            add_form_errors(form, exc)
+        else:
+            form = TokenCreateForm()
     rows = ApiToken.objects.filter(user=request.user)
-    return render(
+    response = render(
         request,
         "accounts/tokens.html",
         {"rows": rows, "form": form, "secret": secret},
         status=400 if form.errors else 200,
     )
+    if secret:
+        # Shown once: neither the browser's cache nor its history may keep a copy.
+        add_never_cache_headers(response)  # includes no-store
+    return response
 
 
 @login_required

@@ -14,7 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from .chain import checkpoint_mac, event_hash, format_at
+from .chain import VerifyResult, checkpoint_mac, event_hash, format_at
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 
@@ -92,3 +92,42 @@ def audit_checkpoint_take() -> AuditCheckpoint | None:
             return None
         mac = checkpoint_mac(checkpoint_key(), head.seq, head.hash)
         return AuditCheckpoint.objects.create(seq=head.seq, hash=head.hash, mac=mac)
+
+
+def audit_export_start(*, actor: Any, team_id: int, fmt: str, filters: dict[str, str]) -> int:
+    """Record `audit.exported` and return the seq the export stops at.
+
+    The bound is the head before this event, read under the head lock, so the file holds
+    exactly what the event describes (filters up to that seq), however long streaming takes
+    and whatever is appended meanwhile."""
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        audit_record(
+            "audit.exported",
+            actor=actor,
+            team=team_id,
+            data={"format": fmt, "filters": filters, "up_to_seq": head.seq},
+        )
+    return head.seq
+
+
+def audit_chain_verify(*, actor: Any, team_id: int) -> tuple[VerifyResult, AuditCheckpoint | None]:
+    """Verify the whole chain against the latest checkpoint and record `audit.verified`."""
+    from .selectors import audit_verify_db  # selectors imports this module (checkpoint_key)
+
+    result, cp = audit_verify_db()
+    audit_record(
+        "audit.verified",
+        actor=actor,
+        team=team_id,
+        data={
+            "ok": result.ok,
+            "count": result.count,
+            "head_seq": result.head_seq,
+            "head_hash": result.head_hash,
+            "bad_seq": result.bad_seq,
+            "reason": result.reason,
+            "checkpoint_seq": cp.seq if cp else None,
+        },
+    )
+    return result, cp

@@ -26,7 +26,7 @@ class Perm(StrEnum):
     EDIT = "edit"  # AI systems, assessments (create, copy, status)
     ANSWER = "answer"  # responses, owners, evidence
     REVIEW = "review"  # accept / reject / request changes
-    REPORT = "report"  # request signed reports, exports
+    REPORT = "report"  # request signed reports (download and exports need only VIEW)
     MANAGE = "manage"  # members, roles, team settings, custom frameworks
     AUDIT = "audit"  # read the audit trail
 

@@ -27,3 +27,13 @@ def server_error(request):
     return _error(
         request, 500, "Something went wrong", "The error has been logged. Nothing was changed."
     )
+
+
+def too_many_requests(request: HttpRequest, retry_after: int, message: str) -> HttpResponse:
+    """429 with Retry-After; under /api/ the body also carries `retry_after` (seconds)."""
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": message, "retry_after": retry_after}, status=429)
+    else:
+        response = _error(request, 429, "Too many requests", message)
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from aigsec.accounts.mfa import mfa_demo_device, totp_secret
 from aigsec.accounts.models import Membership, Role, Team, User
 from aigsec.accounts.services import membership_add, team_create
 
@@ -54,9 +55,18 @@ class Command(BaseCommand):
                 if not Membership.objects.filter(team=team, user=user).exists():
                     membership_add(team=team, email=email, role=role, actor=None)
             self.seed_domain()
+            admins = [e for _t, e, role, _n in DEMO_USERS if role == Role.ADMIN]
+            devices = {e: mfa_demo_device(user=User.objects.get(email=e)) for e in admins}
         self.stdout.write(f"Demo logins, password for all: {password} ({source})")
         for team_name, email, role, _ in DEMO_USERS:
             self.stdout.write(f"  {email:<22} {Role(role).label:<12} {team_name}")
+        for email, device in devices.items():
+            # Admins always sign in with a second factor, the demo admin too.
+            self.stdout.write(
+                f"{email} also asks for a code: add this secret to an authenticator app "
+                f"(time-based, 6 digits), or run `oathtool --totp -b SECRET`:\n"
+                f"  secret {totp_secret(device)}\n  {device.config_url}"
+            )
 
     def seed_domain(self) -> None:
         """Extended by the domain apps (AI systems, assessments, evidence)."""

@@ -2,8 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from aigsec.audit.chain import canonical_json
-from aigsec.audit.selectors import audit_events_iter
+from aigsec.audit.selectors import audit_export_lines
 
 
 class Command(BaseCommand):
@@ -16,7 +15,7 @@ class Command(BaseCommand):
         out = Path(opts["out"])
         n = 0
         with out.open("w", encoding="utf-8") as fh:
-            for ev in audit_events_iter():
-                fh.write(canonical_json(ev) + "\n")
+            for line in audit_export_lines():
+                fh.write(line)
                 n += 1
         self.stdout.write(f"Wrote {n} events to {out}")
