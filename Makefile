@@ -15,7 +15,7 @@ TEST_ENV := DJANGO_DEBUG=1 \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/2 \
 	AIGSEC_DATA_DIR=$(CURDIR)/var/test
 
-.PHONY: run test lint format bench deps dev-deps services clean migrate security-static sbom
+.PHONY: run test lint format bench deps dev-deps services browser screenshots clean migrate security-static sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ run: deps
 
 services:
 	bash .ci/services.sh
+
+# Debian's Chromium for the browser tests (tests/e2e), installed with apt-get when missing.
+browser:
+	bash .ci/browser.sh
 
 lint: dev-deps
 	$(BIN)/ruff check .
@@ -82,13 +86,36 @@ sbom: dev-deps $(SBOM_STAMP)
 		--of JSON -o $(SBOM_OUT) $(SBOM_VENV)/bin/python
 	@echo "SBOM: $(SBOM_OUT)"
 
-test: dev-deps services security-static
+test: dev-deps services browser security-static
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	mkdir -p var/test
 	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) $(BIN)/pytest; \
 	else rm -f var/test/.db-*; $(TEST_ENV) $(BIN)/pytest --create-db && touch $(DB_STAMP); fi
+
+# Refresh the README's screenshots (docs/screenshots/) from the demo data, in the browser.
+screenshots: dev-deps services browser
+	mkdir -p var/test
+	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) $(BIN)/pytest tests/e2e/test_screenshots.py; \
+	else rm -f var/test/.db-*; $(TEST_ENV) $(BIN)/pytest tests/e2e/test_screenshots.py --create-db \
+		&& touch $(DB_STAMP); fi
+
+# The benchmark (issue 8, docs/benchmarks.md): its own databases (aigsec_bench, *_tiny), Redis
+# dbs 13 and 14, files under var/bench/. SCALE=small runs in under 10 minutes, SCALE=full is
+# the real one. Never part of `make test`: speed is measured here, not asserted in tests.
+SCALE ?= small
+.PHONY: bench-deps bench-scaleout
+bench-deps: dev-deps services
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@$(BIN)/python -c "import pyinstrument" 2>/dev/null || $(BIN)/pip install -q pyinstrument py-spy
+
+bench: bench-deps
+	$(BIN)/python -m bench.run --scale $(SCALE)
+
+# Two app instances, two Celery workers, 50 concurrent writers for 60 s, then the checks.
+bench-scaleout: bench-deps
+	$(BIN)/python -m bench.scaleout
 
 clean:
 	rm -rf var/test

@@ -22,7 +22,6 @@ from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_by_response,
     evidence_freshness_by_assessment,
-    linkable_evidence,
     only_expired,
     recent_integrity_incidents,
 )
@@ -316,11 +315,6 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
     owners = list(owners_for_team(a.team_id))
     evidence = evidence_by_response([r.pk for r in responses])
     decisions = current_decisions_for_responses([r.pk for r in responses])
-    team_evidence = (
-        linkable_evidence(a.team_id)
-        if can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked
-        else []
-    )
     for r in responses:
         r.review = decisions[r.pk]
     threads = comments_for_responses([r.pk for r in responses])
@@ -346,7 +340,6 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "owners": owners,
             "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
             "assign_form": AssignForm(team_id=a.team_id),
-            "team_evidence": team_evidence,
         },
     )
 
@@ -403,8 +396,6 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
             initial={**request.POST.dict(), "version": conflict.version}, response=r, owners=owners
         )
     ctx["item"] = ctx
-    if ctx["can_answer"]:
-        ctx["team_evidence"] = linkable_evidence(r.assessment.team_id)
     if request.headers.get("HX-Request") and request.method == "POST" and status == 200:
         ctx["scores"] = selectors.assessment_scores(r.assessment)
         ctx["oob"] = True

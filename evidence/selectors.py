@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -45,24 +46,55 @@ def annotate_freshness(items: list[EvidenceItem]) -> list[EvidenceItem]:
     return items
 
 
+PAGE_SIZE = 50
+
+
+@dataclass
+class EvidencePage:
+    items: list[EvidenceItem]
+    number: int  # 1-based
+    pages: int
+    total: int
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
+
 def evidence_list(
-    team_id: int, *, include_withdrawn: bool = False, fresh: str | None = None
-) -> list[EvidenceItem]:
-    """The team's evidence, newest first, in two queries whatever the number of items:
-    the items (with owner, link and revision counts) and their latest revisions."""
-    qs: QuerySet[EvidenceItem] = (
-        EvidenceItem.objects.filter(team_id=team_id)
-        .select_related("owner")
-        .annotate(
-            link_count=Count("links", distinct=True),
-            revision_count=Count("revisions", distinct=True),
-        )
-    )
+    team_id: int,
+    *,
+    include_withdrawn: bool = False,
+    fresh: str | None = None,
+    page: int = 1,
+    size: int = PAGE_SIZE,
+) -> EvidencePage:
+    """One page of the team's evidence, newest first, in three queries whatever the number of
+    items: the count, the page of items (with owner, link and revision counts) and their latest
+    revisions. A team has thousands of items: rendering them all made the page slow
+    (docs/benchmarks.md)."""
+    qs: QuerySet[EvidenceItem] = EvidenceItem.objects.filter(team_id=team_id)
     if not include_withdrawn:
         qs = qs.filter(withdrawn_at__isnull=True)
     if fresh:
         qs = filter_freshness(qs, fresh)
-    items = annotate_freshness(list(qs))
+    total = qs.count()
+    pages = max(1, -(-total // size))
+    number = min(max(1, page), pages)
+    start = (number - 1) * size
+    page_qs = (
+        qs.select_related("owner")
+        .annotate(
+            link_count=Count("links", distinct=True),
+            revision_count=Count("revisions", distinct=True),
+        )
+        .order_by("-created_at", "-id")
+    )
+    items = annotate_freshness(list(page_qs[start : start + size]))
     latest: dict[int, EvidenceRevision] = {}
     file_ids = [i.pk for i in items if i.revision_count]
     if file_ids:
@@ -72,7 +104,7 @@ def evidence_list(
             latest.setdefault(rev.item_id, rev)
     for i in items:
         i.latest_revision = latest.get(i.pk)
-    return items
+    return EvidencePage(items, number, pages, total)
 
 
 def evidence_detail(item: EvidenceItem) -> dict[str, Any]:

@@ -49,12 +49,16 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
     fresh = request.GET.get("freshness") or None
     if fresh not in (None, *selectors.Freshness.LABELS):
         fresh = None
-    items = selectors.evidence_list(m.team_id, fresh=fresh)
+    number = request.GET.get("page", "")
+    page = selectors.evidence_list(
+        m.team_id, fresh=fresh, page=int(number) if number.isdigit() and len(number) < 9 else 1
+    )
     return render(
         request,
         "evidence/list.html",
         {
-            "items": items,
+            "items": page.items,
+            "page": page,
             "fresh": fresh,
             "freshness_choices": selectors.Freshness.LABELS.items(),
             "can_answer": can_in_current_team(request, m.team_id, Perm.ANSWER),
@@ -298,15 +302,30 @@ def evidence_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
-    """Link or unlink an existing evidence item from the control itself (the questionnaire)."""
+    """Link or unlink an existing evidence item from the control itself (the questionnaire).
+
+    GET is the picker of the team's evidence for this control, asked for when needed (htmx
+    swaps it in; without JavaScript it is a page of its own): the questionnaire does not carry
+    the team's whole evidence list once per control (docs/benchmarks.md)."""
     response = get_for_user(
         request.user,
         Response.objects.select_related("assessment", "control__guideline__pillar"),
         pk,
         Perm.ANSWER,
     )
+    if request.method == "GET":
+        htmx = bool(request.headers.get("HX-Request"))
+        return render(
+            request,
+            "evidence/_link_picker.html" if htmx else "evidence/link_picker.html",
+            {
+                "r": response,
+                "team_evidence": selectors.linkable_evidence(response.assessment.team_id),
+                "back": _questionnaire_url(response),
+            },
+        )
     item = get_for_user(
         request.user, EvidenceItem.objects.all(), request.POST.get("item"), Perm.ANSWER
     )
@@ -319,7 +338,11 @@ def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose to link or to unlink.")
     else:
         _apply_link(request, action, item, response)
+    return redirect(_questionnaire_url(response))
+
+
+def _questionnaire_url(response: Response) -> str:
     url = reverse(
         "questionnaire", args=[response.assessment_id, response.control.guideline.pillar.ref]
     )
-    return redirect(f"{url}#r{response.pk}")
+    return f"{url}#r{response.pk}"

@@ -560,9 +560,9 @@ def test_list_query_count_does_not_grow_with_items(personas):
     for i in range(14):
         make_file_item(personas, title=f"Item {i}", responses=[r])
     assert EvidenceItem.objects.count() == 15
-    # session, user, memberships (current team), membership check, items with counts and
-    # owners, latest revisions: the same whatever the number of items.
-    assert _list_queries(c) == one == 6
+    # session, user, memberships (current team), membership check, count, the page of items
+    # with counts and owners, latest revisions: the same whatever the number of items.
+    assert _list_queries(c) == one == 7
 
 
 # --- API ------------------------------------------------------------------------------------

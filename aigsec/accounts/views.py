@@ -145,13 +145,14 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
         messages.error(request, "Choose one of the listed roles.")
         return redirect("members", team_id=target.team_id)
     try:
-        membership_change_role(
+        changed = membership_change_role(
             membership=target, role=form.cleaned_data["role"], actor=request.user
         )
     except ValidationError as exc:
         error_messages(request, exc)
     else:
-        messages.success(request, f"{target.user.email} is now {target.get_role_display()}.")
+        # The service returns the locked, updated row; `target` still holds the old role.
+        messages.success(request, f"{target.user.email} is now {changed.get_role_display()}.")
     return redirect("members", team_id=target.team_id)
 
 

@@ -14,8 +14,13 @@ GENESIS_HASH = "0" * 64
 EXPORT_FIELDS = ("seq", "at", "actor", "action", "team", "target", "data", "prev_hash", "hash")
 
 
+# One encoder, reused: json.dumps with options builds a new encoder per call, a third of the
+# cost of hashing an event (verify_audit_log walks every event; docs/benchmarks.md).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(obj)
 
 
 def format_at(at: datetime) -> str:

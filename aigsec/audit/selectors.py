@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hmac
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from itertools import islice
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import QuerySet
 
 from .chain import (
@@ -192,10 +194,41 @@ def latest_valid_checkpoint() -> tuple[AuditCheckpoint | None, str]:
     return cp, ""
 
 
+# The whole chain as export dicts, straight from a server-side cursor: PostgreSQL formats `at`
+# exactly as format_at does and hands `data` over as text. About twice as fast as the ORM path
+# (audit_events_iter), which matters for a chain of millions of events (docs/benchmarks.md).
+_VERIFY_SQL = (
+    "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, "
+    "action, team, target, data::text, prev_hash, hash FROM audit_event ORDER BY seq"
+)
+
+
+def _all_events_for_verify(chunk_size: int = 10_000) -> Iterator[dict[str, Any]]:
+    if connection.vendor != "postgresql":
+        yield from audit_events_iter()
+        return
+    loads = json.loads
+    with connection.chunked_cursor() as cur:
+        cur.execute(_VERIFY_SQL)
+        while rows := cur.fetchmany(chunk_size):
+            for seq, at, actor, action, team, target, data, prev_hash, digest in rows:
+                yield {
+                    "seq": seq,
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "team": team,
+                    "target": target,
+                    "data": loads(data),
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
+
+
 def audit_verify_db() -> tuple[VerifyResult, AuditCheckpoint | None]:
     cp, error = latest_valid_checkpoint()
     if error:
         assert cp is not None
         return VerifyResult(False, 0, 0, "", cp.seq, error), cp
-    result = verify_events(audit_events_iter(), (cp.seq, cp.hash) if cp else None)
+    result = verify_events(_all_events_for_verify(), (cp.seq, cp.hash) if cp else None)
     return result, cp
