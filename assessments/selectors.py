@@ -290,17 +290,25 @@ def dashboard_rows(team_id: int, include_archived: bool = False) -> list[Dashboa
     ]
 
 
+def overdue_q(today: dt.date | None = None) -> Q:
+    """The SQL side of is_overdue."""
+    today = today or timezone.localdate()
+    return Q(due_date__lt=today) & ~Q(status__in=["full", "not_applicable"])
+
+
 def my_work(user: User) -> QuerySet[Response]:
     """Responses assigned to `user` in open assessments of their teams, overdue first."""
-    today = timezone.localdate()
     qs = (
         scope_for_user(user, Response.objects.all(), Perm.VIEW)
         .filter(owner=user)
         .exclude(assessment__status=AssessmentStatus.FINAL)
         .select_related("control__guideline__pillar", "assessment__ai_system", "assessment__team")
-        .annotate(overdue=Q(due_date__lt=today) & ~Q(status__in=["full", "not_applicable"]))
+        .annotate(overdue=overdue_q())
     )
-    return qs.order_by(F("overdue").desc(), F("due_date").asc(nulls_last=True), "control__order")
+    # Ends with the primary key: a total order, so that pages neither repeat nor skip a row.
+    return qs.order_by(
+        F("overdue").desc(), F("due_date").asc(nulls_last=True), "control__order", "pk"
+    )
 
 
 def is_overdue(response: Response, today: dt.date | None = None) -> bool:

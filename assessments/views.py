@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -443,14 +444,35 @@ def guideline_assign(request: HttpRequest, pk: int, guideline_id: int) -> HttpRe
 # --- My work ----------------------------------------------------------------------------
 
 
+MY_WORK_PAGE_SIZE = 50
+
+
 @login_required
 def my_work_view(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.my_work(request.user)[:500])
+    # A page at a time: a risk owner of a large team owns hundreds of controls, and rendering
+    # them all made the page slow (docs/benchmarks.md). Totals in one aggregate query.
+    qs = selectors.my_work(request.user)
+    totals = qs.order_by().aggregate(
+        total=Count("pk"), overdue=Count("pk", filter=selectors.overdue_q())
+    )
+    pages = max(1, -(-totals["total"] // MY_WORK_PAGE_SIZE))
+    number = request.GET.get("page", "")
+    page = min(max(1, int(number) if number.isdigit() and len(number) < 9 else 1), pages)
+    start = (page - 1) * MY_WORK_PAGE_SIZE
+    rows = list(qs[start : start + MY_WORK_PAGE_SIZE])
     decisions = current_decisions_for_responses([r.pk for r in rows])
     for r in rows:
         r.review = decisions[r.pk]
     return render(
         request,
         "assessments/my_work.html",
-        {"rows": rows, "overdue": sum(1 for r in rows if r.overdue)},
+        {
+            "rows": rows,
+            "overdue": totals["overdue"],
+            "total": totals["total"],
+            "page": page,
+            "pages": pages,
+            "previous": page - 1 if page > 1 else None,
+            "next": page + 1 if page < pages else None,
+        },
     )

@@ -13,7 +13,18 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
 
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
@@ -25,7 +36,7 @@ from .models import EvidenceItem, EvidenceRevision, Review, ReviewDecision
 
 PENDING = "pending"
 DECISION_FILTERS = (PENDING, *ReviewDecision.values)
-QUEUE_LIMIT = 1000  # per kind of target; the page is a work list, not an archive
+QUEUE_PAGE_SIZE = 50
 
 
 class CurrentDecision(NamedTuple):
@@ -186,21 +197,77 @@ class QueueRow:
         return "Pending" if self.decision == PENDING else ReviewDecision(self.decision).label
 
 
-def review_queue(
+def _current_response_decision() -> dict[str, Any]:
+    """Annotations giving each Response its current decision in SQL (as
+    current_decisions_for_responses): the latest review, void once the response was saved
+    after it."""
+    latest = Review.objects.filter(response_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return {
+        "_review_at": Subquery(latest.values("created_at")[:1]),
+        "_review_decision": Subquery(latest.values("decision")[:1]),
+        "current": Case(
+            When(_review_at__gte=F("updated_at"), then=F("_review_decision")),
+            default=Value(PENDING),
+            output_field=CharField(),
+        ),
+    }
+
+
+def _current_item_decision() -> dict[str, Any]:
+    """The same for an EvidenceItem (as current_decisions_for_evidence): void once a newer
+    revision than the reviewed one exists."""
+    latest = Review.objects.filter(evidence_id=OuterRef("pk")).order_by("-created_at", "-id")
+    newest_revision = EvidenceRevision.objects.filter(item_id=OuterRef("pk")).order_by("-number")
+    return {
+        "_review_decision": Subquery(latest.values("decision")[:1]),
+        "_review_revision": Subquery(latest.values("revision_id")[:1]),
+        "_latest_revision": Subquery(newest_revision.values("id")[:1]),
+        "current": Case(
+            When(_review_decision__isnull=True, then=Value(PENDING)),
+            When(_latest_revision__isnull=True, then=F("_review_decision")),
+            When(_latest_revision=F("_review_revision"), then=F("_review_decision")),
+            default=Value(PENDING),
+            output_field=CharField(),
+        ),
+    }
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    number: int  # 1-based
+    pages: int
+    total: int
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
+
+def review_queue_page(
     user: User,
     *,
     assessment_id: int | None = None,
     guideline_ref: str | None = None,
     decision: str | None = None,
-) -> list[QueueRow]:
+    page: int = 1,
+    size: int = QUEUE_PAGE_SIZE,
+) -> QueuePage:
     """Answered responses and live evidence items of the teams where `user` reviews, with their
-    current decision, pending first. Five queries whatever the size."""
+    current decision: pending first, then responses in questionnaire order before evidence,
+    newest first. One page of them.
+
+    The decisions and the order are computed in SQL (one UNION returning only sort keys), so
+    only the page's rows are loaded as objects: an auditor's queue holds thousands of targets
+    (docs/benchmarks.md). Then the page's responses, its items and their current decisions
+    (comment, reviewer): five queries whatever the size."""
     teams = teams_with_perm(user, Perm.REVIEW)
-    responses = (
-        Response.objects.filter(assessment__team_id__in=teams)
-        .exclude(status=ResponseStatus.NOT_STARTED)
-        .select_related("assessment__ai_system", "control__guideline")
-        .order_by("assessment_id", "control__order")
+    responses = Response.objects.filter(assessment__team_id__in=teams).exclude(
+        status=ResponseStatus.NOT_STARTED
     )
     items = EvidenceItem.objects.filter(team_id__in=teams, withdrawn_at__isnull=True)
     if assessment_id is not None:
@@ -210,41 +277,93 @@ def review_queue(
         responses = responses.filter(control__guideline__ref=guideline_ref)
         items = items.filter(links__response__control__guideline__ref=guideline_ref)
     if assessment_id is not None or guideline_ref:
-        items = items.distinct()
-    resp_list = list(responses[:QUEUE_LIMIT])
-    item_list = list(items.order_by("-created_at", "-id")[:QUEUE_LIMIT])
-    r_dec = current_decisions_for_responses(r.pk for r in resp_list)
-    e_dec = current_decisions_for_evidence(i.pk for i in item_list)
-    rows: list[QueueRow] = [
-        QueueRow(
-            kind="response",
-            target_id=r.pk,
-            team_id=r.assessment.team_id,
-            title=f"{r.control.ref} {r.control.title}",
-            detail=r.get_status_display(),
-            assessment=r.assessment,
-            guideline_ref=r.control.guideline.ref,
-            current=r_dec[r.pk],
-        )
-        for r in resp_list
-    ]
-    rows += [
-        QueueRow(
-            kind="evidence",
-            target_id=i.pk,
-            team_id=i.team_id,
-            title=i.title,
-            detail=i.get_kind_display(),
-            assessment=None,
-            guideline_ref="",
-            current=e_dec[i.pk],
-        )
-        for i in item_list
-    ]
+        # The joins through links repeat an item once per link: keep each once.
+        items = EvidenceItem.objects.filter(pk__in=items.values("pk"))
+    responses = responses.annotate(**_current_response_decision())
+    items = items.annotate(**_current_item_decision())
     if decision:
-        rows = [row for row in rows if row.decision == decision]
-    rows.sort(key=lambda row: row.decision != PENDING)  # stable: pending first
-    return rows
+        responses = responses.filter(current=decision)
+        items = items.filter(current=decision)
+    # One sortable shape for both kinds: group (pending response, pending item, decided
+    # response, decided item), then assessment and control order, or newest item first.
+    # Integers only (newest item first as minus its id): a timestamp column would cost a
+    # Python datetime per row for nothing but sorting.
+    keys = ("target_kind", "id", "grp", "a", "o")
+    union = (
+        responses.annotate(
+            target_kind=Value("response"),
+            grp=Case(When(current=PENDING, then=Value(0)), default=Value(2)),
+            a=F("assessment_id"),
+            o=Cast(F("control__order"), BigIntegerField()),
+        )
+        .values_list(*keys)
+        .order_by()
+    )  # no default ordering inside a UNION (SQLite refuses it)
+    union = union.union(
+        items.annotate(
+            target_kind=Value("evidence"),
+            grp=Case(When(current=PENDING, then=Value(1)), default=Value(3)),
+            a=Value(0),
+            # Newest first by id (ids follow creation): portable, unlike an epoch extract,
+            # which SQLite's date functions cannot do.
+            o=Cast(F("id") * Value(-1), BigIntegerField()),
+        )
+        .values_list(*keys)
+        .order_by(),
+        all=True,
+    )
+    # The sort keys of every target (a few thousand small tuples for a team): one evaluation of
+    # the decisions gives both the total and the page.
+    keys_all = list(union.order_by("grp", "a", "o", "-id"))
+    total = len(keys_all)
+    pages = max(1, -(-total // size))
+    number = min(max(1, page), pages)
+    start = (number - 1) * size
+    keys_page = keys_all[start : start + size]
+    response_ids = [pk for kind, pk, *_ in keys_page if kind == "response"]
+    item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]
+    by_response = Response.objects.select_related(
+        "assessment__ai_system", "control__guideline"
+    ).in_bulk(response_ids)
+    by_item = EvidenceItem.objects.in_bulk(item_ids)
+    r_dec = current_decisions_for_responses(response_ids)
+    e_dec = current_decisions_for_evidence(item_ids)
+    rows: list[QueueRow] = []
+    for kind, pk, *_ in keys_page:
+        if kind == "response":
+            r = by_response[pk]
+            rows.append(
+                QueueRow(
+                    kind="response",
+                    target_id=r.pk,
+                    team_id=r.assessment.team_id,
+                    title=f"{r.control.ref} {r.control.title}",
+                    detail=r.get_status_display(),
+                    assessment=r.assessment,
+                    guideline_ref=r.control.guideline.ref,
+                    current=r_dec[r.pk],
+                )
+            )
+        else:
+            i = by_item[pk]
+            rows.append(
+                QueueRow(
+                    kind="evidence",
+                    target_id=i.pk,
+                    team_id=i.team_id,
+                    title=i.title,
+                    detail=i.get_kind_display(),
+                    assessment=None,
+                    guideline_ref="",
+                    current=e_dec[i.pk],
+                )
+            )
+    return QueuePage(rows, number, pages, total)
+
+
+def review_queue(user: User, **filters: Any) -> list[QueueRow]:
+    """The first page of the queue (review_queue_page)."""
+    return review_queue_page(user, **filters).rows
 
 
 def reviews_for_user(user: Any) -> QuerySet[Review]:

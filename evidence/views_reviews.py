@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -30,7 +32,10 @@ def _filters(request: HttpRequest) -> dict:
 
 def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     f = _filters(request)
-    rows = reviews.review_queue(request.user, **f)
+    number = request.GET.get("page", "")
+    queue = reviews.review_queue_page(
+        request.user, **f, page=int(number) if number.isdigit() and len(number) < 9 else 1
+    )
     assessments = (
         Assessment.objects.filter(team_id__in=reviews.teams_with_perm(request.user, Perm.REVIEW))
         .select_related("ai_system")
@@ -40,7 +45,9 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
         request,
         "evidence/review_queue.html",
         {
-            "rows": rows,
+            "rows": queue.rows,
+            "queue": queue,
+            "page_query": urlencode({k: v for k, v in request.GET.items() if k != "page"}),
             "filters": f,
             "assessments": assessments,
             "decision_choices": [(reviews.PENDING, "Pending"), *ReviewDecision.choices],
