@@ -168,7 +168,11 @@ def table(r: dict[str, Any]) -> str:
     ack = r["acknowledged"]
     rows = [
         ("result", "**passed**" if r["passed"] else "**FAILED**"),
-        ("requests", f"{r['requests']} in {r['seconds']} s ({r['statuses']})"),
+        (
+            "requests",
+            f"{r['requests']} in {r['seconds']} s, by status: "
+            + ", ".join(f"{k}: {v}" for k, v in r["statuses"].items()),
+        ),
         (
             "acknowledged writes",
             f"{ack.get('response', 0)} answers, {ack.get('evidence', 0)} uploads, "
