@@ -10,7 +10,7 @@
 5. Report of the largest assessment through the task code, against WeasyPrint alone.
 6. verify_audit_log over the whole chain.
 
-Writes var/bench/results.json (the issue's shape), var/bench/results-full.json (everything
+Writes var/bench/results.json (the issue's shape), var/bench/results-detail.json (everything
 measured), var/bench/results.md, and the scale's table in docs/benchmarks.md.
 """
 
@@ -492,7 +492,7 @@ def main() -> None:
         "total_seconds": round(time.monotonic() - started),
     }
     (VAR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (VAR / "results-full.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (VAR / "results-detail.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     complete = not skip and not only
     if complete:
         text = table(results, meta)
