@@ -167,6 +167,11 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # after log-in (docs/authentication.md).
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=12 * 3600)
+# The record of an ended session (times, IP, browser) is kept this many days after its last
+# activity, then deleted by the daily `prune_sessions` task (docs/operations.md).
+SESSION_RECORD_RETENTION_DAYS = env.int("SESSION_RECORD_RETENTION_DAYS", default=90)
+if not 1 <= SESSION_RECORD_RETENTION_DAYS <= 3650:
+    raise ImproperlyConfigured("SESSION_RECORD_RETENTION_DAYS must be between 1 and 3650.")
 # The issuer shown by authenticator apps next to the account.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="aigsec")
 SESSION_COOKIE_HTTPONLY = True
@@ -276,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
     "evidence-verify-nightly": {
         "task": "evidence.tasks.verify_evidence",
         "schedule": crontab(hour=2, minute=17),
+    },
+    "sessions-prune-daily": {
+        "task": "aigsec.accounts.tasks.prune_sessions",
+        "schedule": crontab(hour=3, minute=41),
     },
 }
 

@@ -20,7 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
@@ -33,6 +33,7 @@ from aigsec.core.access import (
     scope_for_user,
     teams_with_perm,
 )
+from aigsec.core.api import Conflict, id_param
 
 from . import exports, services
 from .models import (
@@ -78,12 +79,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object("HTTP_AUTHORIZATION", "Bearer")
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
-
-
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 BAD_REQUEST = OpenApiResponse(description="Invalid input; the body names each field's errors.")
@@ -101,16 +96,6 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
             {name: [f"Unknown value “{value}”. Use one of: {', '.join(choices)}."]}
         )
     return value
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationError({name: ["A whole number (an id) is required."]}) from None
 
 
 def _body(request: Request) -> Mapping[str, Any]:
@@ -337,7 +322,7 @@ class AssessmentViewSet(
     def get_queryset(self) -> QuerySet[Assessment]:
         qs = self.scoped(Assessment.objects.all()).order_by("-created_at", "-id")
         if self.action == "list":
-            ai_system = _int_param(self.request, "ai_system")
+            ai_system = id_param(self.request, "ai_system")
             if ai_system is not None:
                 qs = qs.filter(ai_system_id=ai_system)
             wanted = _choice_param(self.request, "status", AssessmentStatus.values)
@@ -515,7 +500,7 @@ class AssessmentViewSet(
         wanted = _choice_param(request, "status", ResponseStatus.values)
         if wanted:
             qs = qs.filter(status=wanted)
-        owner = _int_param(request, "owner")
+        owner = id_param(request, "owner")
         if owner is not None:
             qs = qs.filter(owner_id=owner)
         guideline = request.query_params.get("guideline")

@@ -283,6 +283,17 @@ class Response(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The newest review of this response (by created_at, id), kept by review_create in the
+    # transaction that records it, so the current decision is one join away
+    # (evidence/reviews.py). Denormalised: never set it anywhere else.
+    latest_review = models.ForeignKey(
+        "evidence.Review",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["control__order"]

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from aigsec.accounts.models import User
 from aigsec.core.access import Perm, scope_for_user
-from evidence.models import EvidenceLink, EvidenceRevision, Review, ReviewDecision
+from evidence.models import EvidenceLink, Review, ReviewDecision
 
 from .models import AISystem, Assessment, AssessmentStatus, Guideline, Pillar, Response
 
@@ -84,40 +84,22 @@ def verified_condition() -> Any:
     """True for a response counted as verified (docs/scoring.md): its current decision is
     accepted (latest review, not older than the response's last save) and at least one
     linked, not withdrawn, unexpired (valid_until null or >= today) evidence item has an
-    accepted current decision (latest review, of the item's latest revision). Correlated
-    subqueries on the outer Response, so it costs no query of its own; no DISTINCT ON, so
-    SQLite works too. Mirrors evidence/reviews.py (current_decisions_for_*)."""
-    newest = "-created_at", "-id"
-    latest_response_review = (
-        Review.objects.filter(response_id=OuterRef("response_id")).order_by(*newest).values("pk")
-    )
+    accepted current decision (latest review, of the item's latest revision). Subqueries on
+    the outer Response that follow the denormalised `latest_review` / `latest_revision`
+    (primary-key probes, no search for the latest), so it costs no query of its own. The
+    same rule as evidence/reviews.py (current_decisions_for_*)."""
     accepted_response = Review.objects.filter(
-        response_id=OuterRef("pk"),
+        pk=OuterRef("latest_review_id"),
         decision=ReviewDecision.ACCEPTED,
         created_at__gte=OuterRef("updated_at"),
-        pk=Subquery(latest_response_review[:1]),
-    )
-    latest_item_review = (
-        Review.objects.filter(evidence_id=OuterRef("evidence_id")).order_by(*newest).values("pk")
-    )
-    latest_revision = (
-        EvidenceRevision.objects.filter(item_id=OuterRef("evidence_id"))
-        .order_by("-number")
-        .values("pk")
-    )
-    accepted_item = Review.objects.filter(
-        evidence_id=OuterRef("item_id"),
-        decision=ReviewDecision.ACCEPTED,
-        pk=Subquery(latest_item_review[:1]),
-    ).filter(
-        Q(revision_id=Subquery(latest_revision[:1]))
-        | ~Exists(EvidenceRevision.objects.filter(item_id=OuterRef("evidence_id")))
     )
     good_link = EvidenceLink.objects.filter(
         Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate()),
-        Exists(accepted_item),
+        Q(item__latest_revision__isnull=True)
+        | Q(item__latest_revision=F("item__latest_review__revision")),
         response_id=OuterRef("pk"),
         item__withdrawn_at__isnull=True,
+        item__latest_review__decision=ReviewDecision.ACCEPTED,
     )
     return ExpressionWrapper(
         Exists(accepted_response) & Exists(good_link), output_field=BooleanField()

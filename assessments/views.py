@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aigsec.core.access import (
     Perm,
@@ -45,6 +45,7 @@ from .models import (
 
 
 @login_required
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.membership:
         return render(request, "core/home.html")
@@ -72,6 +73,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def ai_system_list(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request)
     show_archived = request.GET.get("archived") == "1"
@@ -111,6 +113,7 @@ def ai_system_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def ai_system_detail(request: HttpRequest, pk: int) -> HttpResponse:
     system = get_for_user(request.user, AISystem.objects.select_related("team"), pk)
     assessments = list(system.assessments.select_related("framework_version__framework"))
@@ -195,6 +198,7 @@ def _assessment_qs():
 
 
 @login_required
+@require_GET
 def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
     scores = selectors.assessment_scores(a)
@@ -235,6 +239,7 @@ def assessment_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
     other_id = request.GET.get("other")
@@ -302,6 +307,7 @@ def _response_context(
 
 
 @login_required
+@require_GET
 def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
     pillars = list(Pillar.objects.filter(version_id=a.framework_version_id))
@@ -448,6 +454,7 @@ MY_WORK_PAGE_SIZE = 50
 
 
 @login_required
+@require_GET
 def my_work_view(request: HttpRequest) -> HttpResponse:
     # A page at a time: a risk owner of a large team owns hundreds of controls, and rendering
     # them all made the page slow (docs/benchmarks.md). Totals in one aggregate query.

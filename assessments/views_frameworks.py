@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from aigsec.core.access import Perm, get_membership_for_user, role_allows
 
@@ -41,6 +41,7 @@ class FrameworkUploadForm(forms.Form):
 
 
 @login_required
+@require_GET
 def framework_list(request: HttpRequest) -> HttpResponse:
     """Bundled frameworks and those of the current team, each with its versions.
 

@@ -69,6 +69,19 @@ AUDIT_ACTIONS = [
     ("response.owner_assigned", "response"),
     ("evidence.downloaded", "evidenceitem"),
 ]
+# Each target's newest review (by created_at, id) among the reviews from id %s on.
+LATEST_REVIEW_SQL = [
+    """UPDATE assessments_response AS t SET latest_review_id = x.id
+    FROM (SELECT DISTINCT ON (response_id) response_id AS target, id FROM evidence_review
+          WHERE response_id IS NOT NULL AND id >= %s
+          ORDER BY response_id, created_at DESC, id DESC) AS x
+    WHERE t.id = x.target""",
+    """UPDATE evidence_evidenceitem AS t SET latest_review_id = x.id
+    FROM (SELECT DISTINCT ON (evidence_id) evidence_id AS target, id FROM evidence_review
+          WHERE evidence_id IS NOT NULL AND id >= %s
+          ORDER BY evidence_id, created_at DESC, id DESC) AS x
+    WHERE t.id = x.target""",
+]
 
 
 @dataclass
@@ -351,19 +364,23 @@ class _Seeder:
                     live.append(item_id)
                 self.item_created[item_id] = created
                 item_id += 1
+        # The revision ids, reserved before the items are written: item -> its one revision,
+        # for the items' denormalised newest revision (as the services keep it) and the reviews.
+        # (The foreign keys are checked at commit, so an item may name a revision written next.)
+        rev_id = _reserve(EvidenceRevision, len(revisions))
+        self.revision_of = {r[0]: rev_id + i for i, r in enumerate(revisions)}
         fields = ("id", "team", "kind", "title", "description", "url", "note", "owner")
         fields += ("collected_on", "valid_until", "tags", "created_by", "created_at")
-        fields += ("withdrawn_at", "withdrawn_reason")
+        fields += ("withdrawn_at", "withdrawn_reason", "latest_revision")
         c = self.result.counts
-        c["evidence_items"] = _copy(EvidenceItem, fields, items)
-        rev_id = _reserve(EvidenceRevision, len(revisions))
+        c["evidence_items"] = _copy(
+            EvidenceItem, fields, ((*row, self.revision_of.get(row[0])) for row in items)
+        )
         fields = ("id", "item", "number", "storage_name", "original_name", "sha256", "size")
         fields += ("content_type", "uploaded_by", "uploaded_at")
         c["evidence_revisions"] = _copy(
             EvidenceRevision, fields, ((rev_id + i, *r) for i, r in enumerate(revisions))
         )
-        # The revision ids are only known now: item -> revision id, for the reviews.
-        self.revision_of = {r[0]: rev_id + i for i, r in enumerate(revisions)}
         link_id = _reserve(EvidenceLink, len(links))
         c["evidence_links"] = _copy(
             EvidenceLink,
@@ -440,6 +457,11 @@ class _Seeder:
         self.result.counts["reviews"] = _copy(
             Review, fields, ((first + i, *row) for i, row in enumerate(rows))
         )
+        # The targets' denormalised latest review, as review_create keeps it: one UPDATE …
+        # FROM per table over this seed's reviews (they target only this seed's rows).
+        with connection.cursor() as cur:
+            for sql in LATEST_REVIEW_SQL:
+                cur.execute(sql, [first])
 
     def audit_events(self) -> None:
         """Append the events to the chain after the current head, exactly as audit_record

@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
@@ -23,6 +23,8 @@ from rest_framework.throttling import BaseThrottle
 
 from aigsec.accounts.models import Membership
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user, scope_for_user
+from aigsec.core.api import Conflict, id_param
+from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.ratelimit import UploadRateThrottle
 from assessments.models import Response
 from assessments.services import AssessmentLocked
@@ -52,12 +54,6 @@ BAD_REQUEST = OpenApiResponse(description="Invalid input or refused file; the bo
 DOWNLOAD_TYPES = sorted({t[0] for t in TYPES.values()} | set(TEXT_TYPES.values()))
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
-
-
 def _attach_latest(items: list[EvidenceItem]) -> list[EvidenceItem]:
     """One query for the latest revision of every item on the page."""
     latest: dict[int, EvidenceRevision] = {}
@@ -68,15 +64,6 @@ def _attach_latest(items: list[EvidenceItem]) -> list[EvidenceItem]:
     for i in items:
         i.latest_revision = latest.get(i.pk)
     return annotate_freshness(items)
-
-
-def _int(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationError({name: ["A whole number (an id) is required."]})
-    return int(value)
 
 
 @extend_schema(tags=["evidence"])
@@ -132,9 +119,9 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> APIResponse:
         # Queries: memberships, count, page of items, their links, their latest revisions.
         qs = self.get_queryset()
-        if (a := _int(request, "assessment")) is not None:
+        if (a := id_param(request, "assessment")) is not None:
             qs = qs.filter(links__response__assessment_id=a).distinct()
-        if (r := _int(request, "response")) is not None:
+        if (r := id_param(request, "response")) is not None:
             qs = qs.filter(links__response_id=r).distinct()
         fresh = request.query_params.get("freshness")
         if fresh:
@@ -221,7 +208,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     def download(self, request: Request, pk: int | None = None) -> StreamingHttpResponse:
         item = self._fetch(Perm.VIEW)
         revs = EvidenceRevision.objects.filter(item=item).select_related("item")
-        number = _int(request, "revision")
+        number = id_param(request, "revision")
         rev = (
             revs.filter(number=number).first()
             if number is not None
@@ -230,10 +217,10 @@ class EvidenceViewSet(viewsets.GenericViewSet):
         if rev is None:
             raise Http404("No such revision.")
         try:
-            _fh, chunks = services.evidence_open_verified(revision=rev, actor=request.user)
-        except services.IntegrityIncident as exc:
+            verified = services.evidence_open_verified(revision=rev, actor=request.user)
+        except IntegrityFailure as exc:
             raise Conflict(str(exc)) from exc
-        return download_response(rev, chunks)
+        return download_response(rev, verified)
 
     def _link_target(self, request: Request) -> tuple[EvidenceItem, Response]:
         item = self._fetch(Perm.ANSWER)

@@ -12,11 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
 
 from aigsec.core.access import Perm, get_for_user
+from aigsec.core.api import Conflict, id_param
 from assessments.models import Response
 from assessments.services import AssessmentLocked
 
 from . import reviews
-from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Conflict, _int
+from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND
 from .models import EvidenceItem, Review, ReviewDecision
 
 
@@ -68,9 +69,9 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
         qs = self.get_queryset()
-        if (e := _int(request, "evidence")) is not None:
+        if (e := id_param(request, "evidence")) is not None:
             qs = qs.filter(evidence_id=e)
-        if (r := _int(request, "response")) is not None:
+        if (r := id_param(request, "response")) is not None:
             qs = qs.filter(response_id=r)
         d = request.query_params.get("decision")
         if d:

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
-from aigsec.core.access import Perm, role_allows, role_in_team
+from aigsec.core.access import Perm, record_denial, role_allows, role_in_team
 from assessments.models import Assessment, Response
 from assessments.services import AssessmentLocked
 
@@ -22,18 +22,21 @@ MAX_BODY = 5000
 COMMENTER_ROLES = frozenset({Role.RISK_OWNER, Role.ADMIN, Role.AUDITOR})
 
 
-def _check_author(author: User, team_id: int) -> None:
+def _check_author(author: User, team_id: int, response: Response) -> None:
     role = role_in_team(author, team_id)
     if role is None or not role_allows(role, Perm.VIEW) or role not in COMMENTER_ROLES:
         label = Role(role).label if role else "not a member"
+        reason = f"role {role} may not comment" if role else "not a member of the owning team"
+        record_denial(author, f"response:{response.pk}", reason, team_id)
         raise PermissionDenied(f"Your role ({label}) may not comment.")
 
 
 def comment_add(*, response: Response, author: User, body: str) -> ResponseComment:
-    """Add a comment. Raises PermissionDenied (role may not comment), ValidationError (empty
-    or too long) or AssessmentLocked (the assessment is final)."""
+    """Add a comment. Raises PermissionDenied (role may not comment; recorded as
+    access.denied), ValidationError (empty or too long) or AssessmentLocked (the assessment
+    is final)."""
     team_id = Assessment.objects.values_list("team_id", flat=True).get(pk=response.assessment_id)
-    _check_author(author, team_id)
+    _check_author(author, team_id, response)
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "Write a comment."})

@@ -45,6 +45,25 @@ class EvidenceItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
+    # Denormalised, so that the current decision is a join, not a search (reviews.py): the
+    # newest review (by created_at, id), set by review_create, and the newest revision, set by
+    # the services that add one, each in the transaction that writes it. Never set elsewhere.
+    latest_review = models.ForeignKey(
+        "Review",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    latest_revision = models.ForeignKey(
+        "EvidenceRevision",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,10 +3,17 @@
 Reviews are immutable history. The current decision of a target is its latest review, void
 ("pending" again) once the target changed after it: a response saved after the review, or an
 evidence item with a revision newer than the one reviewed.
+
+The target keeps its latest review (`latest_review`, set by review_create in the transaction
+that records it) and an item its newest revision (`latest_revision`, set by the services that
+add one), so the current decision is a join on the target's own row, never a search of the
+reviews; the rule itself is applied as before, at read time (a save or a revision voids a
+review without writing to it). tests/test_reviews_denormalised.py holds them to the rule.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -18,9 +25,9 @@ from django.db.models import (
     Case,
     CharField,
     F,
-    OuterRef,
+    FilteredRelation,
+    Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
@@ -37,6 +44,27 @@ from .models import EvidenceItem, EvidenceRevision, Review, ReviewDecision
 PENDING = "pending"
 DECISION_FILTERS = (PENDING, *ReviewDecision.values)
 QUEUE_PAGE_SIZE = 50
+# What a row of the queue shows, loaded for the page only (not the controls' guidance texts).
+_REVIEW_FIELDS = ("decision", "comment", "created_at", "revision_id", "reviewer__full_name")
+_REVIEW_FIELDS = (*_REVIEW_FIELDS, "reviewer__email")
+QUEUE_RESPONSE_FIELDS = (
+    "status",
+    "updated_at",
+    "assessment__team_id",
+    "assessment__title",
+    "assessment__ai_system__name",
+    "control__ref",
+    "control__title",
+    "control__guideline__ref",
+    *(f"latest_review__{f}" for f in _REVIEW_FIELDS),
+)
+QUEUE_ITEM_FIELDS = (
+    "team_id",
+    "kind",
+    "title",
+    "latest_revision_id",
+    *(f"latest_review__{f}" for f in _REVIEW_FIELDS),
+)
 
 
 class CurrentDecision(NamedTuple):
@@ -109,6 +137,15 @@ def review_create(
             comment=comment,
             reviewer=reviewer,
         )
+        # The target's denormalised latest review, on the row locked above (so reviews of one
+        # target are recorded one at a time, each the newest). A queryset update: it must not
+        # touch Response.updated_at, or the review would void itself.
+        if response is not None:
+            Response.objects.filter(pk=locked.pk).update(latest_review=review)
+            response.latest_review = review
+        else:
+            EvidenceItem.objects.filter(pk=item.pk).update(latest_review=review)
+            evidence.latest_review = review
         audit_record(
             "review.recorded",
             actor=reviewer,
@@ -126,36 +163,39 @@ def review_create(
 # --- Selectors ------------------------------------------------------------------------------
 
 
-def _latest_per(field: str, ids: Iterable[int]) -> QuerySet[Review]:
-    """The latest review of each target, one query on any database (the embedded SQLite has
-    no DISTINCT ON): keep the reviews whose id is the newest for their target."""
-    newest = (
-        Review.objects.filter(**{field: OuterRef(field)})
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
-    return (
-        Review.objects.filter(**{f"{field}__in": list(ids)})
-        .filter(pk=Subquery(newest))
-        .select_related("reviewer")
-        .order_by(field)
-    )
+def _response_decision(review: Review | None, updated_at: dt.datetime) -> CurrentDecision:
+    """The rule for a response, given its latest review: void once the response was saved
+    after the review."""
+    if review is None or review.created_at < updated_at:
+        return NO_DECISION
+    return CurrentDecision(review.decision, review.comment, review.reviewer)
+
+
+def _item_decision(review: Review | None, latest_revision_id: int | None) -> CurrentDecision:
+    """The rule for an evidence item, given its latest review and the id of its newest
+    revision: void once a newer revision than the reviewed one exists."""
+    if review is None or (
+        latest_revision_id is not None and latest_revision_id != review.revision_id
+    ):
+        return NO_DECISION
+    return CurrentDecision(review.decision, review.comment, review.reviewer)
 
 
 def current_decisions_for_responses(response_ids: Iterable[int]) -> dict[int, CurrentDecision]:
-    """id -> current decision of each response (pending when none or void), one query."""
+    """id -> current decision of each response (pending when none or void), one query: the
+    latest review of each is the one its `latest_review` names."""
     ids = list(response_ids)
     out = dict.fromkeys(ids, NO_DECISION)
     if not ids:
         return out
-    qs = _latest_per("response_id", ids).annotate(
-        _updated_at=Subquery(
-            Response.objects.filter(pk=OuterRef("response_id")).values("updated_at")
-        )
+    latest = (
+        Review.objects.filter(response_id__in=ids, response__latest_review=F("pk"))
+        .annotate(_updated_at=F("response__updated_at"))
+        .select_related("reviewer")
+        .order_by()
     )
-    for r in qs:
-        if r._updated_at is not None and r._updated_at <= r.created_at:
-            out[r.response_id] = CurrentDecision(r.decision, r.comment, r.reviewer)
+    for r in latest:
+        out[r.response_id] = _response_decision(r, r._updated_at)
     return out
 
 
@@ -166,14 +206,14 @@ def current_decisions_for_evidence(item_ids: Iterable[int]) -> dict[int, Current
     out = dict.fromkeys(ids, NO_DECISION)
     if not ids:
         return out
-    latest_rev = (
-        EvidenceRevision.objects.filter(item_id=OuterRef("evidence_id"))
-        .order_by("-number")
-        .values("id")[:1]
+    latest = (
+        Review.objects.filter(evidence_id__in=ids, evidence__latest_review=F("pk"))
+        .annotate(_latest_rev=F("evidence__latest_revision_id"))
+        .select_related("reviewer")
+        .order_by()
     )
-    for r in _latest_per("evidence_id", ids).annotate(_latest_rev=Subquery(latest_rev)):
-        if r._latest_rev is None or r._latest_rev == r.revision_id:
-            out[r.evidence_id] = CurrentDecision(r.decision, r.comment, r.reviewer)
+    for r in latest:
+        out[r.evidence_id] = _item_decision(r, r._latest_rev)
     return out
 
 
@@ -197,39 +237,27 @@ class QueueRow:
         return "Pending" if self.decision == PENDING else ReviewDecision(self.decision).label
 
 
-def _current_response_decision() -> dict[str, Any]:
-    """Annotations giving each Response its current decision in SQL (as
-    current_decisions_for_responses): the latest review, void once the response was saved
-    after it."""
-    latest = Review.objects.filter(response_id=OuterRef("pk")).order_by("-created_at", "-id")
-    return {
-        "_review_at": Subquery(latest.values("created_at")[:1]),
-        "_review_decision": Subquery(latest.values("decision")[:1]),
-        "current": Case(
-            When(_review_at__gte=F("updated_at"), then=F("_review_decision")),
-            default=Value(PENDING),
-            output_field=CharField(),
-        ),
-    }
+def _current_response_decision(review: str) -> Case:
+    """A Response's current decision in SQL (the rule of _response_decision), from `review`,
+    the relation to its latest review: that review's decision, void once the response was
+    saved after it."""
+    return Case(
+        When(**{f"{review}__created_at__gte": F("updated_at")}, then=F(f"{review}__decision")),
+        default=Value(PENDING),
+        output_field=CharField(),
+    )
 
 
-def _current_item_decision() -> dict[str, Any]:
-    """The same for an EvidenceItem (as current_decisions_for_evidence): void once a newer
-    revision than the reviewed one exists."""
-    latest = Review.objects.filter(evidence_id=OuterRef("pk")).order_by("-created_at", "-id")
-    newest_revision = EvidenceRevision.objects.filter(item_id=OuterRef("pk")).order_by("-number")
-    return {
-        "_review_decision": Subquery(latest.values("decision")[:1]),
-        "_review_revision": Subquery(latest.values("revision_id")[:1]),
-        "_latest_revision": Subquery(newest_revision.values("id")[:1]),
-        "current": Case(
-            When(_review_decision__isnull=True, then=Value(PENDING)),
-            When(_latest_revision__isnull=True, then=F("_review_decision")),
-            When(_latest_revision=F("_review_revision"), then=F("_review_decision")),
-            default=Value(PENDING),
-            output_field=CharField(),
-        ),
-    }
+def _current_item_decision(review: str) -> Case:
+    """The same for an EvidenceItem (the rule of _item_decision): void once a newer revision
+    than the reviewed one exists."""
+    return Case(
+        When(**{f"{review}__isnull": True}, then=Value(PENDING)),
+        When(latest_revision__isnull=True, then=F(f"{review}__decision")),
+        When(latest_revision=F(f"{review}__revision_id"), then=F(f"{review}__decision")),
+        default=Value(PENDING),
+        output_field=CharField(),
+    )
 
 
 @dataclass
@@ -261,11 +289,14 @@ def review_queue_page(
     current decision: pending first, then responses in questionnaire order before evidence,
     newest first. One page of them.
 
-    The decisions and the order are computed in SQL (one UNION returning only sort keys), so
-    only the page's rows are loaded as objects: an auditor's queue holds thousands of targets
-    (docs/benchmarks.md). Then the page's responses, its items and their current decisions
-    (comment, reviewer): five queries whatever the size."""
+    The decisions come from the targets' denormalised latest review and revision (a join,
+    not a search of the reviews); the counts, the order and the page are computed in SQL (one
+    UNION, ordered and limited there), so only the page's rows reach Python: an auditor's
+    queue holds thousands of targets (docs/benchmarks.md). Then the page's responses and
+    items, each with its latest review and reviewer: five queries whatever the size."""
     teams = teams_with_perm(user, Perm.REVIEW)
+    if not teams:
+        return QueuePage([], 1, 1, 0)
     responses = Response.objects.filter(assessment__team_id__in=teams).exclude(
         status=ResponseStatus.NOT_STARTED
     )
@@ -279,15 +310,24 @@ def review_queue_page(
     if assessment_id is not None or guideline_ref:
         # The joins through links repeat an item once per link: keep each once.
         items = EvidenceItem.objects.filter(pk__in=items.values("pk"))
-    responses = responses.annotate(**_current_response_decision())
-    items = items.annotate(**_current_item_decision())
+
+    # The join to the latest review also names the team (a review has its target's team), so
+    # whatever join the planner picks reads only these teams' reviews, never all of them.
+    def review() -> FilteredRelation:
+        return FilteredRelation("latest_review", condition=Q(latest_review__team_id__in=teams))
+
+    counted = responses, items  # without a decision filter, counting needs no decision
+    responses = responses.annotate(_review=review()).annotate(
+        current=_current_response_decision("_review")
+    )
+    items = items.annotate(_review=review()).annotate(current=_current_item_decision("_review"))
     if decision:
         responses = responses.filter(current=decision)
         items = items.filter(current=decision)
+        counted = responses, items
     # One sortable shape for both kinds: group (pending response, pending item, decided
-    # response, decided item), then assessment and control order, or newest item first.
-    # Integers only (newest item first as minus its id): a timestamp column would cost a
-    # Python datetime per row for nothing but sorting.
+    # response, decided item), then assessment and control order, or newest item first
+    # (minus its id: ids follow creation, and an integer is portable, unlike an epoch).
     keys = ("target_kind", "id", "grp", "a", "o")
     union = (
         responses.annotate(
@@ -304,30 +344,39 @@ def review_queue_page(
             target_kind=Value("evidence"),
             grp=Case(When(current=PENDING, then=Value(1)), default=Value(3)),
             a=Value(0),
-            # Newest first by id (ids follow creation): portable, unlike an epoch extract,
-            # which SQLite's date functions cannot do.
             o=Cast(F("id") * Value(-1), BigIntegerField()),
         )
         .values_list(*keys)
         .order_by(),
         all=True,
     )
-    # The sort keys of every target (a few thousand small tuples for a team): one evaluation of
-    # the decisions gives both the total and the page.
-    keys_all = list(union.order_by("grp", "a", "o", "-id"))
-    total = len(keys_all)
+    # Two counts, not one over a UNION: PostgreSQL plans a parallel append for the UNION of
+    # two cheap scans, whose workers cost more to start than the whole count (docs/benchmarks.md).
+    total = sum(qs.order_by().count() for qs in counted)
     pages = max(1, -(-total // size))
     number = min(max(1, page), pages)
     start = (number - 1) * size
-    keys_page = keys_all[start : start + size]
+    keys_page = list(union.order_by("grp", "a", "o", "-id")[start : start + size]) if total else []
     response_ids = [pk for kind, pk, *_ in keys_page if kind == "response"]
     item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]
-    by_response = Response.objects.select_related(
-        "assessment__ai_system", "control__guideline"
-    ).in_bulk(response_ids)
-    by_item = EvidenceItem.objects.in_bulk(item_ids)
-    r_dec = current_decisions_for_responses(response_ids)
-    e_dec = current_decisions_for_evidence(item_ids)
+    by_response = (
+        Response.objects.select_related(
+            "assessment__ai_system", "control__guideline", "latest_review__reviewer"
+        )
+        .only(*QUEUE_RESPONSE_FIELDS)
+        .order_by()
+        .in_bulk(response_ids)
+        if response_ids
+        else {}
+    )
+    by_item = (
+        EvidenceItem.objects.select_related("latest_review__reviewer")
+        .only(*QUEUE_ITEM_FIELDS)
+        .order_by()
+        .in_bulk(item_ids)
+        if item_ids
+        else {}
+    )
     rows: list[QueueRow] = []
     for kind, pk, *_ in keys_page:
         if kind == "response":
@@ -341,7 +390,7 @@ def review_queue_page(
                     detail=r.get_status_display(),
                     assessment=r.assessment,
                     guideline_ref=r.control.guideline.ref,
-                    current=r_dec[r.pk],
+                    current=_response_decision(r.latest_review, r.updated_at),
                 )
             )
         else:
@@ -355,7 +404,7 @@ def review_queue_page(
                     detail=i.get_kind_display(),
                     assessment=None,
                     guideline_ref="",
-                    current=e_dec[i.pk],
+                    current=_item_decision(i.latest_review, i.latest_revision_id),
                 )
             )
     return QueuePage(rows, number, pages, total)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
@@ -23,25 +22,12 @@ from django.utils import timezone
 
 from aigsec.accounts.models import Membership, Team, User
 from aigsec.audit.services import audit_record
+from aigsec.core.integrity import Incident, VerifiedFile, open_verified, sha256_of
 from assessments.models import Response
 from assessments.services import AssessmentLocked
 
 from .models import EvidenceItem, EvidenceKind, EvidenceLink, EvidenceRevision
 from .upload import Inspected, inspect_upload
-
-CHUNK = 64 * 1024
-
-
-class IntegrityIncident(Exception):
-    """A stored file no longer matches its recorded hash (or is missing)."""
-
-    def __init__(self, revision: EvidenceRevision, reason: str):
-        super().__init__(
-            f"Revision {revision.number} of this evidence failed its integrity check "
-            f"({reason}); it will not be served. Administrators have been notified."
-        )
-        self.revision = revision
-        self.reason = reason
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -157,7 +143,7 @@ def evidence_create(
             item.save()
             data: dict[str, Any] = {"kind": kind, "title": item.title}
             if facts is not None:
-                EvidenceRevision.objects.create(
+                item.latest_revision = EvidenceRevision.objects.create(
                     item=item,
                     number=1,
                     storage_name=stored,
@@ -167,6 +153,7 @@ def evidence_create(
                     content_type=facts.content_type,
                     uploaded_by=actor,
                 )
+                item.save(update_fields=["latest_revision"])
                 data |= {"sha256": facts.sha256, "size": facts.size, "revision": 1}
             EvidenceLink.objects.bulk_create(
                 [EvidenceLink(item=item, response=r, created_by=actor) for r in linked]
@@ -206,6 +193,9 @@ def evidence_add_revision(
                 content_type=facts.content_type,
                 uploaded_by=actor,
             )
+            # The denormalised newest revision (models.py), on the row locked above.
+            EvidenceItem.objects.filter(pk=locked.pk).update(latest_revision=revision)
+            item.latest_revision = revision
             audit_record(
                 "evidence.revision_added",
                 actor=actor,
@@ -286,45 +276,26 @@ def evidence_withdraw(*, item: EvidenceItem, actor: User, reason: str) -> Eviden
 
 def hash_stored(name: str) -> tuple[str, int]:
     """SHA-256 and size of a stored file, read in chunks. FileNotFoundError if missing."""
-    hasher, size = hashlib.sha256(), 0
     with default_storage.open(name, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            hasher.update(chunk)
-            size += len(chunk)
-    return hasher.hexdigest(), size
+        return sha256_of(fh)
 
 
-def record_incident(revision: EvidenceRevision, reason: str, actor: Any = None) -> None:
-    audit_record(
-        "evidence.integrity_incident",
-        actor=actor,
-        team=revision.item.team_id,
-        target=_target(revision.item),
-        data={"revision": revision.number, "sha256": revision.sha256, "reason": reason},
-    )
-
-
-def evidence_open_verified(
-    *, revision: EvidenceRevision, actor: User
-) -> tuple[IO[bytes], Iterator[bytes]]:
+def evidence_open_verified(*, revision: EvidenceRevision, actor: User) -> VerifiedFile:
     """Open a revision for download after re-checking its hash; audit the download.
 
-    The file is opened once: a first pass hashes it, then the same handle is rewound and
-    streamed. A mismatch (or a missing file) is an integrity incident: recorded, and raised.
+    A mismatch (or a missing file) is an integrity incident: recorded as
+    `evidence.integrity_incident`, and raised as IntegrityFailure (aigsec.core.integrity).
+    The returned file is iterable in chunks, for a StreamingHttpResponse.
     """
-    try:
-        fh = default_storage.open(revision.storage_name, "rb")
-    except FileNotFoundError:
-        record_incident(revision, "missing", actor)
-        raise IntegrityIncident(revision, "the stored file is missing") from None
-    hasher = hashlib.sha256()
-    for chunk in iter(lambda: fh.read(CHUNK), b""):
-        hasher.update(chunk)
-    if hasher.hexdigest() != revision.sha256:
-        fh.close()
-        record_incident(revision, "hash mismatch", actor)
-        raise IntegrityIncident(revision, "its content no longer matches the recorded SHA-256")
-    fh.seek(0)
+    incident = Incident(
+        action="evidence.integrity_incident",
+        team=revision.item.team_id,
+        target=_target(revision.item),
+        data={"revision": revision.number, "sha256": revision.sha256},
+        message=f"Revision {revision.number} of this evidence failed its integrity check "
+        "({reason}); it will not be served. Administrators have been notified.",
+    )
+    verified = open_verified(revision.storage_name, revision.sha256, incident=incident, actor=actor)
     audit_record(
         "evidence.downloaded",
         actor=actor,
@@ -332,14 +303,7 @@ def evidence_open_verified(
         target=_target(revision.item),
         data={"revision": revision.number, "sha256": revision.sha256},
     )
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            yield from iter(lambda: fh.read(CHUNK), b"")
-        finally:
-            fh.close()
-
-    return fh, chunks()
+    return verified
 
 
 def evidence_links_copy(*, source: Any, target: Any, actor: Any) -> int:

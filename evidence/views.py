@@ -26,6 +26,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors
+from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
 from assessments.models import Response
 from assessments.services import AssessmentLocked
@@ -51,7 +52,9 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
         fresh = None
     number = request.GET.get("page", "")
     page = selectors.evidence_list(
-        m.team_id, fresh=fresh, page=int(number) if number.isdigit() and len(number) < 9 else 1
+        m.team_id,
+        fresh=fresh,
+        page=int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1,
     )
     return render(
         request,
@@ -197,7 +200,7 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     revs = EvidenceRevision.objects.filter(item=item).select_related("item")
     number = request.GET.get("revision")
     if number:
-        if not number.isdigit() or len(number) > 9:
+        if not (number.isascii() and number.isdigit()) or len(number) > 9:
             raise Http404("No such revision.")
         revision = revs.filter(number=int(number)).first()
     else:
@@ -205,12 +208,12 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     if revision is None:
         raise Http404("No such revision.")
     try:
-        _fh, chunks = services.evidence_open_verified(revision=revision, actor=request.user)
-    except services.IntegrityIncident as exc:
+        verified = services.evidence_open_verified(revision=revision, actor=request.user)
+    except IntegrityFailure as exc:
         return render(
             request, "evidence/integrity.html", {"item": item, "message": str(exc)}, status=409
         )
-    return download_response(revision, chunks)
+    return download_response(revision, verified)
 
 
 @login_required

@@ -22,7 +22,7 @@ from .models import EvidenceItem, ReviewDecision
 
 def _filters(request: HttpRequest) -> dict:
     a = request.GET.get("assessment") or ""
-    assessment_id = int(a) if a.isdigit() and len(a) <= 18 else None
+    assessment_id = int(a) if a.isascii() and a.isdigit() and len(a) <= 18 else None
     ref = (request.GET.get("guideline") or "").strip()[:20] or None
     decision = request.GET.get("decision") or None
     if decision not in reviews.DECISION_FILTERS:
@@ -34,7 +34,9 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
     f = _filters(request)
     number = request.GET.get("page", "")
     queue = reviews.review_queue_page(
-        request.user, **f, page=int(number) if number.isdigit() and len(number) < 9 else 1
+        request.user,
+        **f,
+        page=int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1,
     )
     assessments = (
         Assessment.objects.filter(team_id__in=reviews.teams_with_perm(request.user, Perm.REVIEW))

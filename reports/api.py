@@ -8,13 +8,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
 from rest_framework.views import APIView
 
 from aigsec.core.access import Perm, get_for_user, role_allows, role_in_team, scope_for_user
+from aigsec.core.api import Conflict, id_param
+from aigsec.core.integrity import IntegrityFailure
 from assessments.models import Assessment
 
 from . import services
@@ -26,21 +28,6 @@ from .views import report_file_response
 
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
-
-
-def _id(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise ValidationError({name: ["A whole number (an id) is required."]})
-    return int(value)
 
 
 @extend_schema(tags=["reports"])
@@ -92,7 +79,7 @@ class ReportViewSet(viewsets.GenericViewSet):
     )
     def list(self, request: Request) -> APIResponse:
         qs = self.get_queryset()
-        if (a := _id(request, "assessment")) is not None:
+        if (a := id_param(request, "assessment")) is not None:
             qs = qs.filter(assessment_id=a)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(ReportSerializer(page, many=True).data)
@@ -114,9 +101,10 @@ class ReportViewSet(viewsets.GenericViewSet):
         report = get_for_user(request.user, Report.objects.all(), pk)
         if report.status != ReportStatus.SIGNED:
             raise Conflict(f"The report is {report.get_status_display().lower()}; no file yet.")
-        resp = report_file_response(report)
-        if resp.status_code != 200:
-            raise Conflict(resp.content.decode())
+        try:
+            resp = report_file_response(report, actor=request.user)
+        except IntegrityFailure as exc:
+            raise Conflict(str(exc)) from exc
         services.report_record_download(report=report, actor=request.user, via="api")
         return resp
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -11,13 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aigsec.audit.services import audit_record
 from aigsec.core.access import (
     Perm,
     can_in_current_team,
     current_membership_for_user,
     get_for_user,
 )
+from aigsec.core.integrity import Incident, IntegrityFailure, read_verified
 from assessments.models import Assessment
 
 from . import selectors, services
@@ -29,24 +27,22 @@ from .verify import report_verify
 PAGE_SIZE = 50
 
 
-def report_file_response(report: Report) -> HttpResponse:
+def report_file_response(report: Report, actor=None) -> HttpResponse:
     """The one way report bytes leave the app (HTML and API): checked against the stored
-    SHA-256 first, served as an inert attachment."""
-    with report.file.open("rb") as fh:
-        data = fh.read()
-    if hashlib.sha256(data).hexdigest() != report.sha256:
-        audit_record(
-            "report.integrity_failed",
-            team=report.team_id,
-            target=f"report:{report.pk}",
-            data={"report": str(report.uuid), "expected": report.sha256},
-        )
-        return HttpResponse(
-            "This report file no longer matches its recorded SHA-256 and is withheld. "
-            "An administrator has to restore it from a backup.",
-            status=409,
-            content_type="text/plain; charset=utf-8",
-        )
+    SHA-256 first, served as an inert attachment. A missing or changed file is recorded as
+    `report.integrity_failed` and raised as IntegrityFailure (a 409 for the caller)."""
+    incident = Incident(
+        action="report.integrity_failed",
+        team=report.team_id,
+        target=f"report:{report.pk}",
+        data={"report": str(report.uuid), "expected": report.sha256},
+        message="This report file failed its integrity check ({reason}) and is withheld. "
+        "An administrator has to restore it from a backup.",
+    )
+    # A signed PDF is small: read whole, and the bytes hashed are the bytes sent.
+    data = read_verified(
+        report.file.name, report.sha256, incident=incident, actor=actor, storage=report.file.storage
+    )
     resp = HttpResponse(data, content_type="application/pdf")
     resp["Content-Disposition"] = f'attachment; filename="{report.filename}"'
     resp["Content-Length"] = str(len(data))
@@ -128,9 +124,11 @@ def report_download(request: HttpRequest, pk: int) -> HttpResponse:
             status=409,
             content_type="text/plain; charset=utf-8",
         )
-    resp = report_file_response(report)
-    if resp.status_code == 200:
-        services.report_record_download(report=report, actor=request.user, via="web")
+    try:
+        resp = report_file_response(report, actor=request.user)
+    except IntegrityFailure as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    services.report_record_download(report=report, actor=request.user, via="web")
     return resp
 
 

@@ -65,12 +65,10 @@ def expected(need: Need, role: str | None, side: str, *, api: bool) -> Outcome:
 
 
 def audited(need: Need, outcome: Outcome) -> bool:
-    """Whether the refusal comes from the door (aigsec.core.access), which records it: every
-    404, and a 403 for a missing permission. A Roles rule is checked by its service after the
-    door let the caller in, and its 403 is not recorded."""
-    return outcome is Outcome.NOT_FOUND or (
-        outcome is Outcome.FORBIDDEN and not isinstance(need, Roles)
-    )
+    """Whether the refusal is recorded as access.denied: every 404 and every 403, whether the
+    door (aigsec.core.access) refused a missing permission or a service refused for a Roles
+    rule of its own (after the door let the caller in)."""
+    return outcome in (Outcome.NOT_FOUND, Outcome.FORBIDDEN)
 
 
 @dataclass(frozen=True)
@@ -115,8 +113,9 @@ V, E, A, R, P, M, AU = (
 PUBLIC, SIGNED_IN = Who.PUBLIC, Who.SIGNED_IN
 COMMENTERS = Roles(frozenset({Role.RISK_OWNER, Role.AUDITOR, Role.ADMIN}))
 FORM = ("GET", "POST")  # GET shows the form, POST sends it
-# Read-only pages written without a method decorator answer POST like GET (no write; CSRF
-# still applies). Listed as such, so that a POST handler added to them must be decided here.
+# Read-only pages are GET-only (require_GET: POST is a 405, tests/test_read_only_pages.py).
+# Only the favicon redirect (a RedirectView) answers POST like GET; listed as such, so that a
+# POST handler added to it must be decided here.
 LOOSE = ("GET", "POST")
 
 SYSTEM = {"pk": Ref("system")}
@@ -142,7 +141,7 @@ YAML = Upload("matrix.yaml", small_yaml(slug="matrix-upload").encode())
 
 HTML: dict[str, Rule] = {
     # Accounts and sign-in
-    "home": Rule(same_for(SIGNED_IN, *LOOSE)),
+    "home": Rule({"GET": SIGNED_IN}),
     "healthz": Rule({"GET": PUBLIC}),
     "favicon": Rule(same_for(PUBLIC, *LOOSE)),
     "login": Rule(same_for(PUBLIC, *FORM), body={"username": "nobody@x.test", "password": "x"}),
@@ -177,22 +176,20 @@ HTML: dict[str, Rule] = {
     "api-schema": Rule({"GET": PUBLIC}),
     "api-docs": Rule({"GET": PUBLIC}),
     # Frameworks, AI systems, assessments, the questionnaire
-    "frameworks": Rule(same_for(SIGNED_IN, *LOOSE)),
+    "frameworks": Rule({"GET": SIGNED_IN}),
     "framework_upload": Rule(same_for(M, *FORM), TEAM, body={"file": YAML}),
-    "ai_system_list": Rule(same_for(V, *LOOSE)),
+    "ai_system_list": Rule({"GET": V}),
     "ai_system_create": Rule(same_for(E, *FORM), body=NEW_SYSTEM),
-    "ai_system_detail": Rule(same_for(V, *LOOSE), SYSTEM),
+    "ai_system_detail": Rule({"GET": V}, SYSTEM),
     "ai_system_edit": Rule(same_for(E, *FORM), SYSTEM, body={**NEW_SYSTEM, "name": "Renamed"}),
     "ai_system_archive": Rule({"POST": E}, SYSTEM),
     "assessment_create": Rule(
         same_for(E, *FORM), SYSTEM, body={"framework_version": Ref("version"), "title": "Next"}
     ),
-    "assessment_detail": Rule(same_for(V, *LOOSE), ASSESSMENT),
-    "questionnaire": Rule(
-        same_for(V, *LOOSE), {"pk": Ref("assessment"), "pillar_ref": Ref("pillar_ref")}
-    ),
+    "assessment_detail": Rule({"GET": V}, ASSESSMENT),
+    "questionnaire": Rule({"GET": V}, {"pk": Ref("assessment"), "pillar_ref": Ref("pillar_ref")}),
     "assessment_status": Rule({"POST": E}, ASSESSMENT, body={"status": "in_progress"}),
-    "assessment_compare": Rule(same_for(V, *LOOSE), ASSESSMENT, query={"other": Ref("assessment")}),
+    "assessment_compare": Rule({"GET": V}, ASSESSMENT, query={"other": Ref("assessment")}),
     "assessment_export": Rule({"GET": V}, {"pk": Ref("assessment"), "fmt": "csv"}),
     "guideline_assign": Rule(
         {"POST": A},
@@ -204,7 +201,7 @@ HTML: dict[str, Rule] = {
         RESPONSE,
         body={"version": 1, "status": "full", "justification": "Done.", "owner": ""},
     ),
-    "my_work": Rule(same_for(SIGNED_IN, *LOOSE)),
+    "my_work": Rule({"GET": SIGNED_IN}),
     # Evidence, reviews, comments
     "evidence_list": Rule({"GET": V}),
     "evidence_create": Rule(

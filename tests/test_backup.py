@@ -33,10 +33,10 @@ from psycopg import sql
 from aigsec.audit.models import AuditEvent
 from aigsec.audit.services import audit_checkpoint_take
 from aigsec.core.backup import backup_create
-from assessments.models import ResponseStatus
+from assessments.models import Response, ResponseStatus
 from assessments.services import response_save
 from evidence.comments import comment_add
-from evidence.models import EvidenceRevision
+from evidence.models import EvidenceItem, EvidenceRevision
 from evidence.reviews import review_create
 from evidence.services import evidence_add_revision, evidence_create
 
@@ -283,6 +283,21 @@ def test_backup_then_restore_into_an_empty_database_verifies_and_loses_nothing(
     for t in manifest["tables"]:
         extra = 2 if t["model"] == "audit.auditevent" else 0
         assert counts[t["table"]] == t["rows"] + extra, t["model"]
+    # The denormalised latest review and revision (evidence/models.py) come back as they were.
+    with psycopg.connect(**{**_pg(), "dbname": name}) as conn:
+        restored_items = conn.execute(
+            "SELECT id, latest_review_id, latest_revision_id FROM evidence_evidenceitem"
+        ).fetchall()
+        restored_responses = conn.execute(
+            "SELECT id, latest_review_id FROM assessments_response"
+        ).fetchall()
+    assert sorted(restored_items) == sorted(
+        EvidenceItem.objects.filter(pk__in=[i for i, *_ in restored_items]).values_list(
+            "pk", "latest_review", "latest_revision"
+        )
+    )
+    assert sorted(restored_responses) == sorted(Response.objects.values_list("pk", "latest_review"))
+    assert sum(1 for _, review, revision in restored_items if review and revision) == 1
     # Files: exactly those referenced at backup time, byte for byte.
     restored_files = tree_hashes(data / "media")
     assert restored_files == {

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from django.core.management import call_command
+from django.db.models import OuterRef, Subquery
 
 from aigsec.accounts.models import Membership, Team, User
 from aigsec.audit.models import AuditChainHead, AuditEvent
@@ -77,6 +78,29 @@ def test_seeder_writes_the_counts_and_a_chain_that_verifies(tmp_path):
     for rev in real:
         data = (tmp_path / rev.storage_name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == rev.sha256 and len(data) == rev.size
+
+    # The denormalised latest review of every target is the newest of its reviews, as
+    # review_create keeps it (the seeder sets it with one UPDATE per table).
+    for model, field in ((Response, "response_id"), (EvidenceItem, "evidence_id")):
+        newest = (
+            Review.objects.filter(**{field: OuterRef("pk")})
+            .order_by("-created_at", "-id")
+            .values("pk")[:1]
+        )
+        rows = list(
+            model.objects.annotate(want=Subquery(newest)).values_list("latest_review", "want")
+        )
+        assert [got for got, _ in rows] == [want for _, want in rows], model
+        assert any(got for got, _ in rows), model
+    assert not flagship.filter(latest_review__isnull=True).exists()  # fully reviewed
+    newest = EvidenceRevision.objects.filter(item_id=OuterRef("pk")).order_by("-number")
+    rows = list(
+        EvidenceItem.objects.annotate(want=Subquery(newest.values("pk")[:1])).values_list(
+            "latest_revision", "want"
+        )
+    )
+    assert [got for got, _ in rows] == [want for _, want in rows]
+    assert any(got for got, _ in rows)
 
     # The sequences were moved past the seeded ids: the application keeps inserting.
     audit_record("test.after_seed", team=result.flagship_team_id)

@@ -97,6 +97,32 @@ def test_manager_reads_but_may_not_comment(personas, world):
     assert not ResponseComment.objects.exists()
 
 
+def test_a_refused_comment_is_recorded_as_access_denied(personas, world):
+    """Like every other refusal: the manager passed the door (view), the comment rule refused."""
+    r = world["responses"][0]
+    resp = personas.client(personas.manager).post(_url(r), {"body": "Hurry up."}, **HX)
+    assert resp.status_code == 403
+    with pytest.raises(PermissionDenied):
+        comment_add(response=r, author=personas.manager, body="Hurry up.")
+    denied = AuditEvent.objects.filter(action="access.denied").order_by("seq")
+    assert [(e.actor, e.team, e.target, e.data) for e in denied] == [
+        (
+            personas.manager.pk,
+            personas.team.pk,
+            f"response:{r.pk}",
+            {"reason": "role manager may not comment"},
+        )
+    ] * 2
+    assert not AuditEvent.objects.filter(action="response.commented").exists()
+    # Someone outside the owning team, calling the service directly: recorded too.
+    with pytest.raises(PermissionDenied):
+        comment_add(response=r, author=personas.stranger, body="Hello.")
+    last = AuditEvent.objects.filter(action="access.denied").latest("seq")
+    assert (last.actor, last.target) == (personas.stranger.pk, f"response:{r.pk}")
+    assert last.data == {"reason": "not a member of the owning team"}
+    assert not ResponseComment.objects.exists()
+
+
 def test_stranger_gets_404_and_nothing_is_written(personas, world):
     r = world["responses"][0]
     comment_add(response=r, author=personas.risk_owner, body="Internal note")

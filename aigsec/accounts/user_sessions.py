@@ -3,10 +3,12 @@ can be listed and ended (sign out elsewhere, password change, deactivation, leav
 team) without scanning the session store.
 
 Times kept in the session itself (seconds since the epoch) drive the idle timeout and the
-absolute lifetime (middleware_security.py)."""
+absolute lifetime (middleware_security.py). The records of sessions nobody ended are deleted
+once past their retention (`user_sessions_prune`, daily)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import timedelta
 from importlib import import_module
@@ -14,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aigsec.audit.services import audit_record
@@ -118,6 +121,33 @@ def user_sessions_end(
             data={"reason": reason, "sessions": ended, "kept_current": bool(keep_session_key)},
         )
     return ended
+
+
+def user_sessions_prune(*, retention_days: int | None = None) -> int:
+    """Delete the UserSession records of sessions that have ended (idle or past their
+    lifetime) and were last active more than `retention_days` ago (default
+    SESSION_RECORD_RETENTION_DAYS); then clear the expired entries of the session store
+    (Django's clearsessions). Live sessions are never touched. Returns how many records were
+    deleted; recorded as `session.records_pruned`, in the same transaction.
+
+    Until then, the record of a session nobody ended (the browser was closed) keeps its times,
+    IP and browser for the retention period; a person's next sign-in removes their own."""
+    days = settings.SESSION_RECORD_RETENTION_DAYS if retention_days is None else retention_days
+    if days < 1:
+        raise ValueError(f"The retention is at least 1 day, not {days}.")
+    seen_after, created_after = live_cutoffs()
+    older_than = timezone.now() - timedelta(days=days)
+    ended = Q(last_seen_at__lte=seen_after) | Q(created_at__lte=created_after)
+    with transaction.atomic():
+        deleted, _ = UserSession.objects.filter(ended, last_seen_at__lt=older_than).delete()
+        audit_record(
+            "session.records_pruned",
+            data={"deleted": deleted, "retention_days": days, "last_seen_before": older_than},
+        )
+    # Every store of Django's implements it; a custom one may not.
+    with contextlib.suppress(NotImplementedError):
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return deleted
 
 
 def api_tokens_revoke_all(*, user: User, reason: str, actor: User | None = None) -> int:

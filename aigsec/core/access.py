@@ -80,7 +80,10 @@ def scope_for_user(user: Any, qs: QuerySet[M], perm: Perm = Perm.VIEW) -> QueryS
     return qs.filter(**{f"{path}__in": teams})
 
 
-def _deny(user: Any, obj_label: str, reason: str, team_id: int | None) -> None:
+def record_denial(user: Any, obj_label: str, reason: str, team_id: int | None) -> None:
+    """Record a refusal as `access.denied` (target e.g. `response:42`). The door does it for
+    every refusal of its own; a service refusing for a rule of its own (who may comment)
+    calls it before raising PermissionDenied."""
     audit_record(
         "access.denied",
         actor=user if getattr(user, "is_authenticated", False) else None,
@@ -103,10 +106,10 @@ def get_for_user(user: Any, qs: QuerySet[M], pk: Any, perm: Perm = Perm.VIEW) ->
     team_id = obj._team_id
     role = _role_in(user, team_id)
     if role is None:
-        _deny(user, label, "not a member of the owning team", team_id)
+        record_denial(user, label, "not a member of the owning team", team_id)
         raise Http404("Not found.")
     if not role_allows(role, perm):
-        _deny(user, label, f"role {role} lacks {perm}", team_id)
+        record_denial(user, label, f"role {role} lacks {perm}", team_id)
         raise PermissionDenied(f"Your role ({Role(role).label}) does not allow this.")
     return obj
 
@@ -140,10 +143,10 @@ def get_membership_for_user(user: Any, team_id: Any, perm: Perm = Perm.VIEW) -> 
         else None
     )
     if m is None:
-        _deny(user, f"team:{team_id}", "not a member", team_id)
+        record_denial(user, f"team:{team_id}", "not a member", team_id)
         raise Http404("Not found.")
     if not role_allows(m.role, perm):
-        _deny(user, f"team:{team_id}", f"role {m.role} lacks {perm}", team_id)
+        record_denial(user, f"team:{team_id}", f"role {m.role} lacks {perm}", team_id)
         raise PermissionDenied(f"Your role ({m.get_role_display()}) does not allow this.")
     return m
 

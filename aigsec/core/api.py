@@ -1,9 +1,26 @@
-"""API helpers: the exception handler turns Django's validation errors into 400s with reasons,
-and gives a 429 its wait in the body as well as in Retry-After."""
+"""API helpers shared by every app's API module.
+
+- `exception_handler` turns Django's validation errors into 400s with reasons, and gives a 429
+  its wait in the body as well as in Retry-After;
+- `Conflict` is the 409 every API answers for a state conflict (a final assessment, an answer
+  saved by someone else first, a file that failed its integrity check);
+- `id_param` reads an id given as a query filter (`?assessment=42`), or answers 400.
+"""
+
+from __future__ import annotations
+
+import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, status
+from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_exception_handler
+
+MAX_ID = 2**63 - 1  # bigint: the largest id a row can have
+ID_REQUIRED = "A whole number (an id) is required."
+# ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and other scripts'
+# digits, and int() also accepts signs, spaces and underscores.
+_ID = re.compile(r"[0-9]+")
 
 
 def exception_handler(exc, context):
@@ -14,3 +31,27 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and response is not None:
         response.data = {"detail": str(exc.detail), "retry_after": exc.wait}
     return response
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+def id_param(request: Request, name: str) -> int | None:
+    """The id given in query parameter `name`, or None when it is absent or empty.
+
+    Anything but ASCII digits is a 400 naming the parameter (documented for every operation
+    with a query filter by `aigsec.core.schema.document_query_errors`). A number past the
+    bigint range is a valid filter that matches nothing: it comes back as `MAX_ID + 1`, which
+    Django's integer lookups turn into an empty result without asking the database (and
+    which keeps int() away from a string of thousands of digits)."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    if not _ID.fullmatch(value):
+        raise exceptions.ValidationError({name: [ID_REQUIRED]})
+    if len(value) > len(str(MAX_ID)):
+        return MAX_ID + 1
+    return min(int(value), MAX_ID + 1)

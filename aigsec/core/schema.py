@@ -22,7 +22,8 @@ def document_query_errors(
     conventions shared by every view, so they are added here rather than in each view:
 
     - a paginated list answers 404 for a page that does not exist (DRF's pagination);
-    - a query filter is validated (`_int`, `_choice_param` helpers) and a bad one is a 400.
+    - a query filter is validated (`aigsec.core.api.id_param`, `_choice_param`) and a bad one
+      is a 400.
     """
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
