@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -165,6 +165,25 @@ def evidence_by_response(response_ids: list[int]) -> dict[int, list[EvidenceItem
         out[link.response_id].append(link.item)
     annotate_freshness([i for items in out.values() for i in items])
     return out
+
+
+def evidence_counts() -> dict[str, Any]:
+    """Annotations for a Response queryset: its live linked evidence (`n_evidence`) and how
+    many of those have not expired (`n_unexpired`), as correlated counts in the same query:
+    what a control's summary shows without loading the items (only_expired in SQL)."""
+    live = EvidenceLink.objects.filter(
+        response_id=OuterRef("pk"), item__withdrawn_at__isnull=True
+    ).order_by()
+    unexpired = live.filter(
+        Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate())
+    )
+
+    def count(qs: QuerySet) -> Coalesce:
+        return Coalesce(
+            Subquery(qs.values("response_id").annotate(n=Count("pk")).values("n")[:1]), 0
+        )
+
+    return {"n_evidence": count(live), "n_unexpired": count(unexpired)}
 
 
 def only_expired(items: list[EvidenceItem]) -> bool:
