@@ -36,7 +36,6 @@ from .models import (
     Assessment,
     AssessmentStatus,
     Guideline,
-    Pillar,
     Response,
     ResponseStatus,
     SystemStatus,
@@ -324,7 +323,7 @@ def _opened(request: HttpRequest) -> set[int] | None:
 @require_GET
 def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
-    pillars = list(Pillar.objects.filter(version_id=a.framework_version_id))
+    pillars, _guidelines = selectors.framework_structure(a.framework_version_id)
     pillar = next((p for p in pillars if p.ref == pillar_ref), None)
     if pillar is None:
         raise Http404("No such pillar in this framework.")
