@@ -627,3 +627,34 @@ def test_review_from_an_opened_control_returns_to_the_pillar_page(personas, asse
         },
     )
     assert resp.status_code == 302 and resp["Location"] == r.get_absolute_url()
+
+
+def test_dashboard_freshness_counts_follow_the_freshness_rule_at_its_edges(personas, assessment):
+    """Counted in SQL, the dashboard's figures must agree with `freshness` day for day."""
+    from evidence.models import EvidenceItem
+    from evidence.selectors import EXPIRING_DAYS, evidence_freshness_by_assessment, freshness
+
+    r = _first(assessment)
+    today = timezone.localdate()
+    ends = [today + dt.timedelta(days=d) for d in (-1, 0, 1, EXPIRING_DAYS, EXPIRING_DAYS + 1)]
+    for i, end in enumerate([*ends, None]):
+        evidence_create(
+            team=personas.team,
+            actor=personas.risk_owner,
+            kind="note",
+            title=f"E{i}",
+            note="n",
+            responses=[r],
+            collected_on=today - dt.timedelta(days=400),
+            valid_until=end,
+        )
+    stored = [i.valid_until for i in EvidenceItem.objects.filter(links__response=r)]
+    expected = [freshness(end, today) for end in stored]
+    assert len(stored) == 6
+    counts = evidence_freshness_by_assessment([assessment.pk, assessment.pk + 10_000])
+    assert counts[assessment.pk] == {
+        "expired": expected.count("expired"),
+        "expiring": expected.count("expiring"),
+    }
+    assert counts[assessment.pk]["expiring"] == 3  # today, tomorrow, the last day
+    assert counts[assessment.pk + 10_000] == {"expired": 0, "expiring": 0}
