@@ -386,6 +386,10 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         perm,
     )
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        # The control alone is a fragment for htmx; people following a link (the audit
+        # trail, bookmarks) get it opened on its pillar page.
+        return redirect(r.get_absolute_url())
     owners = list(owners_for_team(r.assessment.team_id))
     status, conflict, form = 200, None, None
     if request.method == "POST":

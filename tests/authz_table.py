@@ -188,9 +188,7 @@ HTML: dict[str, Rule] = {
         same_for(E, *FORM), SYSTEM, body={"framework_version": Ref("version"), "title": "Next"}
     ),
     "assessment_detail": Rule(same_for(V, *LOOSE), ASSESSMENT),
-    "questionnaire": Rule(
-        same_for(V, *LOOSE), {"pk": Ref("assessment"), "pillar_ref": Ref("pillar_ref")}
-    ),
+    "questionnaire": Rule({"GET": V}, {"pk": Ref("assessment"), "pillar_ref": Ref("pillar_ref")}),
     "assessment_status": Rule({"POST": E}, ASSESSMENT, body={"status": "in_progress"}),
     "assessment_compare": Rule(same_for(V, *LOOSE), ASSESSMENT, query={"other": Ref("assessment")}),
     "assessment_export": Rule({"GET": V}, {"pk": Ref("assessment"), "fmt": "csv"}),
