@@ -316,7 +316,7 @@ def _opened(request: HttpRequest) -> set[int] | None:
     values = request.GET.getlist("open")
     if OPEN_ALL in values:
         return None
-    return {int(v) for v in values if v.isdigit() and len(v) < 19}
+    return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 19}
 
 
 @login_required
@@ -486,7 +486,10 @@ def my_work_view(request: HttpRequest) -> HttpResponse:
     )
     pages = max(1, -(-totals["total"] // MY_WORK_PAGE_SIZE))
     number = request.GET.get("page", "")
-    page = min(max(1, int(number) if number.isdigit() and len(number) < 9 else 1), pages)
+    page = min(
+        max(1, int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1),
+        pages,
+    )
     start = (page - 1) * MY_WORK_PAGE_SIZE
     rows = list(qs[start : start + MY_WORK_PAGE_SIZE])
     decisions = current_decisions_for_responses([r.pk for r in rows])

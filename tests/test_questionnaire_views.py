@@ -600,7 +600,7 @@ def test_pillar_page_shows_summaries_and_opens_a_control_on_demand(personas, ass
     # All of them; ids that are not numbers, or of other controls, open nothing and break nothing.
     every = _articles(c.get(url, {"open": "all"}).content.decode())
     assert all("control-summary" not in html for html in every.values())
-    for junk in ("x", "-1", "9" * 40, str(rows[-1].pk + 1000)):
+    for junk in ("x", "-1", "²", "9" * 40, str(rows[-1].pk + 1000)):
         resp = c.get(url, {"open": junk})
         assert resp.status_code == 200
         assert all("control-summary" in html for html in _articles(resp.content.decode()).values())
@@ -658,3 +658,9 @@ def test_dashboard_freshness_counts_follow_the_freshness_rule_at_its_edges(perso
     }
     assert counts[assessment.pk]["expiring"] == 3  # today, tomorrow, the last day
     assert counts[assessment.pk + 10_000] == {"expired": 0, "expiring": 0}
+
+
+@pytest.mark.parametrize("page", ["²", "x", "-2", "9" * 30])
+def test_my_work_page_numbers_that_are_not_numbers_give_the_first_page(personas, page):
+    resp = personas.client(personas.risk_owner).get(reverse("my_work"), {"page": page})
+    assert resp.status_code == 200 and b"My work" in resp.content
