@@ -311,3 +311,18 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assessment_id}/{self.control_id}: {self.status}"
+
+    def get_absolute_url(self) -> str:
+        """This control, opened, on its pillar page (load `control__guideline__pillar`)."""
+        return questionnaire_url(self.assessment_id, self.control.guideline.pillar.ref, self.pk)
+
+
+def questionnaire_url(assessment_id: int, pillar_ref: str, open_response: int | None = None) -> str:
+    """A pillar page of the questionnaire; with `open_response`, that control is rendered
+    open (the others are summaries, opened on demand) and scrolled to."""
+    from django.urls import reverse
+
+    url = reverse("questionnaire", args=[assessment_id, pillar_ref])
+    if open_response is None:
+        return url
+    return f"{url}?open={open_response}#r{open_response}"

@@ -18,10 +18,11 @@ from aigsec.core.access import (
     role_allows,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
-from evidence.comments import comments_for_responses, may_comment
+from evidence.comments import comment_count, comments_for_responses, may_comment
 from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_by_response,
+    evidence_counts,
     evidence_freshness_by_assessment,
     only_expired,
     recent_integrity_incidents,
@@ -35,10 +36,10 @@ from .models import (
     Assessment,
     AssessmentStatus,
     Guideline,
-    Pillar,
     Response,
     ResponseStatus,
     SystemStatus,
+    questionnaire_url,
 )
 
 # --- Dashboard --------------------------------------------------------------------------
@@ -306,35 +307,62 @@ def _response_context(
     }
 
 
+# The pillar page lists every control as a summary (status, owner, due date, review, counts);
+# a control's form, evidence and comments are rendered only when it is opened: on demand by
+# htmx, or on the page itself with `?open=<response id>` (links, redirects, no JavaScript) or
+# `?open=all`. Rendering all 27 forms of a pillar cost ~2 ms of template work per control on
+# every visit (docs/benchmarks.md).
+OPEN_ALL = "all"
+
+
+def _opened(request: HttpRequest) -> set[int] | None:
+    """The response ids to render open; None for all. Values that are not ids are ignored,
+    as an unknown page number is: this parameter only changes what is shown."""
+    values = request.GET.getlist("open")
+    if OPEN_ALL in values:
+        return None
+    return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 19}
+
+
 @login_required
 @require_GET
 def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
-    pillars = list(Pillar.objects.filter(version_id=a.framework_version_id))
+    pillars, _guidelines = selectors.framework_structure(a.framework_version_id)
     pillar = next((p for p in pillars if p.ref == pillar_ref), None)
     if pillar is None:
         raise Http404("No such pillar in this framework.")
     responses = list(
         Response.objects.filter(assessment=a, control__guideline__pillar=pillar)
         .select_related("control__guideline", "owner")
+        .annotate(**evidence_counts(), n_comments=comment_count())
         .order_by("control__order")
     )
+    opened = _opened(request)
+    opened_ids = [r.pk for r in responses if opened is None or r.pk in opened]
     owners = list(owners_for_team(a.team_id))
-    evidence = evidence_by_response([r.pk for r in responses])
+    # Summaries show counts (annotated above); only the opened controls load their items.
+    evidence = evidence_by_response(opened_ids)
+    threads = comments_for_responses(opened_ids)
     decisions = current_decisions_for_responses([r.pk for r in responses])
-    for r in responses:
-        r.review = decisions[r.pk]
-    threads = comments_for_responses([r.pk for r in responses])
-    for r in responses:
-        r.thread = threads[r.pk]
+    can_answer = can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked
     guidelines: dict[int, dict] = {}
     for r in responses:
-        r.assessment = a
+        r.assessment, r.review = a, decisions[r.pk]
+        r.control.guideline.pillar = pillar  # for its URL, without a query per control
+        if r.pk in evidence:
+            r.thread = threads[r.pk]
+            item = _response_context(request, r, owners, evidence=evidence[r.pk])
+            item["open"] = True
+        else:
+            item = {
+                "r": r,
+                "open": False,
+                "overdue": selectors.is_overdue(r),
+                "evidence_expired": r.n_evidence > 0 and r.n_unexpired == 0,
+            }
         g = r.control.guideline
-        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(
-            _response_context(request, r, owners, evidence=evidence[r.pk])
-        )
-    scores = selectors.assessment_scores(a)
+        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(item)
     return render(
         request,
         "assessments/questionnaire.html",
@@ -343,9 +371,11 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "pillar": pillar,
             "pillars": pillars,
             "sections": list(guidelines.values()),
-            "scores": scores,
+            "scores": selectors.assessment_scores(a),
             "owners": owners,
-            "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
+            "can_answer": can_answer,
+            "all_open": opened is None,
+            "open_all_url": f"{questionnaire_url(a.pk, pillar.ref)}?open={OPEN_ALL}",
             "assign_form": AssignForm(team_id=a.team_id),
         },
     )
@@ -361,6 +391,10 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         perm,
     )
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        # The control alone is a fragment for htmx; people following a link (the audit
+        # trail, bookmarks) get it opened on its pillar page.
+        return redirect(r.get_absolute_url())
     owners = list(owners_for_team(r.assessment.team_id))
     status, conflict, form = 200, None, None
     if request.method == "POST":
@@ -392,7 +426,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 if not request.headers.get("HX-Request"):
                     messages.success(request, f"Answer to {r.control.ref} saved.")
         if not request.headers.get("HX-Request") and status == 200:
-            return redirect(f"{_pillar_url(r)}#r{r.pk}")
+            return redirect(r.get_absolute_url())
     if conflict is not None:
         conflict = Response.objects.select_related("owner", "updated_by").get(pk=conflict.pk)
         r = conflict  # show the current answer; the user's own input stays in the form
@@ -407,12 +441,6 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
         ctx["scores"] = selectors.assessment_scores(r.assessment)
         ctx["oob"] = True
     return render(request, "assessments/_response.html", ctx, status=status)
-
-
-def _pillar_url(r: Response) -> str:
-    from django.urls import reverse
-
-    return reverse("questionnaire", args=[r.assessment_id, r.control.guideline.pillar.ref])
 
 
 @login_required
@@ -464,7 +492,10 @@ def my_work_view(request: HttpRequest) -> HttpResponse:
     )
     pages = max(1, -(-totals["total"] // MY_WORK_PAGE_SIZE))
     number = request.GET.get("page", "")
-    page = min(max(1, int(number) if number.isdigit() and len(number) < 9 else 1), pages)
+    page = min(
+        max(1, int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1),
+        pages,
+    )
     start = (page - 1) * MY_WORK_PAGE_SIZE
     rows = list(qs[start : start + MY_WORK_PAGE_SIZE])
     decisions = current_decisions_for_responses([r.pk for r in rows])

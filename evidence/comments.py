@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
@@ -71,6 +73,12 @@ def comments_for_responses(response_ids: Iterable[int]) -> dict[int, list[Respon
     ):
         out[c.response_id].append(c)
     return out
+
+
+def comment_count() -> Coalesce:
+    """Annotation for a Response queryset: the number of comments in its thread."""
+    rows = ResponseComment.objects.filter(response_id=OuterRef("pk")).order_by()
+    return Coalesce(Subquery(rows.values("response_id").annotate(n=Count("pk")).values("n")[:1]), 0)
 
 
 def may_comment(request, team_id: int, assessment: Assessment) -> bool:

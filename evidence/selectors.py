@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -167,6 +167,25 @@ def evidence_by_response(response_ids: list[int]) -> dict[int, list[EvidenceItem
     return out
 
 
+def evidence_counts() -> dict[str, Any]:
+    """Annotations for a Response queryset: its live linked evidence (`n_evidence`) and how
+    many of those have not expired (`n_unexpired`), as correlated counts in the same query:
+    what a control's summary shows without loading the items (only_expired in SQL)."""
+    live = EvidenceLink.objects.filter(
+        response_id=OuterRef("pk"), item__withdrawn_at__isnull=True
+    ).order_by()
+    unexpired = live.filter(
+        Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate())
+    )
+
+    def count(qs: QuerySet) -> Coalesce:
+        return Coalesce(
+            Subquery(qs.values("response_id").annotate(n=Count("pk")).values("n")[:1]), 0
+        )
+
+    return {"n_evidence": count(live), "n_unexpired": count(unexpired)}
+
+
 def only_expired(items: list[EvidenceItem]) -> bool:
     """A control whose evidence has all expired is flagged: it no longer shows anything."""
     return bool(items) and all(i.freshness == Freshness.EXPIRED for i in items)
@@ -183,23 +202,34 @@ def linkable_evidence(team_id: int) -> list[EvidenceItem]:
 
 def evidence_freshness_by_assessment(assessment_ids: list[int]) -> dict[int, dict[str, int]]:
     """Per assessment, how many distinct live evidence items linked to it are expiring or
-    expired (for the dashboard). One query."""
+    expired (for the dashboard). One query, counted in SQL with the rule of `freshness`:
+    expired before today, expiring up to EXPIRING_DAYS from today."""
     from .models import EvidenceLink
 
     today = timezone.localdate()
-    seen: dict[int, dict[int, str]] = {aid: {} for aid in assessment_ids}
-    rows = EvidenceLink.objects.filter(
-        response__assessment_id__in=assessment_ids, item__withdrawn_at__isnull=True
-    ).values_list("response__assessment_id", "item_id", "item__valid_until")
-    for aid, item_id, valid_until in rows:
-        seen[aid][item_id] = freshness(valid_until, today)
-    return {
-        aid: {
-            "expired": sum(1 for f in items.values() if f == Freshness.EXPIRED),
-            "expiring": sum(1 for f in items.values() if f == Freshness.EXPIRING),
+    soon = today + dt.timedelta(days=EXPIRING_DAYS)
+    out = {aid: {"expired": 0, "expiring": 0} for aid in assessment_ids}
+    rows = (
+        EvidenceLink.objects.filter(
+            response__assessment_id__in=assessment_ids, item__withdrawn_at__isnull=True
+        )
+        .values("response__assessment_id")
+        .annotate(
+            expired=Count("item_id", distinct=True, filter=Q(item__valid_until__lt=today)),
+            expiring=Count(
+                "item_id",
+                distinct=True,
+                filter=Q(item__valid_until__gte=today, item__valid_until__lte=soon),
+            ),
+        )
+        .order_by()
+    )
+    for row in rows:
+        out[row["response__assessment_id"]] = {
+            "expired": row["expired"],
+            "expiring": row["expiring"],
         }
-        for aid, items in seen.items()
-    }
+    return out
 
 
 def recent_integrity_incidents(team_id: int, limit: int = 5) -> list[Any]:

@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -326,7 +325,7 @@ def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
             {
                 "r": response,
                 "team_evidence": selectors.linkable_evidence(response.assessment.team_id),
-                "back": _questionnaire_url(response),
+                "back": response.get_absolute_url(),
             },
         )
     item = get_for_user(
@@ -341,11 +340,4 @@ def response_evidence(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose to link or to unlink.")
     else:
         _apply_link(request, action, item, response)
-    return redirect(_questionnaire_url(response))
-
-
-def _questionnaire_url(response: Response) -> str:
-    url = reverse(
-        "questionnaire", args=[response.assessment_id, response.control.guideline.pillar.ref]
-    )
-    return f"{url}#r{response.pk}"
+    return redirect(response.get_absolute_url())

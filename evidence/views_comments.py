@@ -6,11 +6,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from aigsec.core.access import Perm, get_for_user
-from assessments.models import Response
+from assessments.models import Response, questionnaire_url
 from assessments.services import AssessmentLocked
 
 from .comments import comment_add, comments_for_responses, may_comment
@@ -42,5 +41,4 @@ def response_comment(request: HttpRequest, pk: int) -> HttpResponse:
     pillar_ref = (
         Response.objects.filter(pk=r.pk).values_list("control__guideline__pillar__ref", flat=True)
     ).get()
-    url = reverse("questionnaire", args=[r.assessment_id, pillar_ref])
-    return redirect(f"{url}#r{r.pk}")
+    return redirect(questionnaire_url(r.assessment_id, pillar_ref, r.pk))

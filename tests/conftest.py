@@ -55,6 +55,9 @@ def _signing_dir(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path, _signing_dir):
+    from assessments.selectors import framework_structure
+
+    framework_structure.cache_clear()  # each test starts cold, whatever ran before it
     settings.REPORT_SIGNING_DIR = _signing_dir
     settings.AIGSEC_DATA_DIR = tmp_path / "data"
     settings.MEDIA_ROOT = tmp_path / "data" / "media"

@@ -340,3 +340,24 @@ def test_verify_page_shows_the_latest_checkpoint_and_a_forged_one(personas):
     page = c.post(reverse("audit_verify")).content.decode()
     assert "Invalid signature" in page
     assert f"FAIL</span> at seq {cp.seq}" in page
+
+
+def test_the_filter_lists_each_action_of_the_team_once_in_order(personas):
+    """The distinct actions come from a recursive index walk, not SELECT DISTINCT: it must
+    give exactly the team's own actions, sorted, and nothing of another team's."""
+    from aigsec.audit.selectors import audit_actions_for_team
+
+    team, other = personas.team.pk, personas.other_team.pk
+    mine = ["z.last", "a.first", "m.middle", "a.first", "z.last", "a.first"]
+    for action in mine:
+        audit_record(action, actor=personas.admin, team=team, target="x:1")
+    audit_record("b.only_theirs", actor=personas.stranger, team=other, target="x:2")
+    audit_record("c.no_team", actor=personas.admin, team=None, target="x:3")
+    expected = sorted(set(AuditEvent.objects.filter(team=team).values_list("action", flat=True)))
+    assert {"a.first", "m.middle", "z.last"} <= set(expected)
+    assert audit_actions_for_team(team) == expected
+    assert "a.first" not in audit_actions_for_team(other)
+    assert audit_actions_for_team(10**12) == []
+    page = personas.client(personas.auditor).get(reverse("audit_trail")).content.decode()
+    assert all(f'<option value="{a}"' in page for a in expected)
+    assert "b.only_theirs" not in page

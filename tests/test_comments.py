@@ -65,8 +65,8 @@ def test_risk_owner_and_auditor_talk_in_the_thread(personas, world):
     resp = personas.client(personas.auditor).post(_url(r), {"body": "Please add the sign-off."})
     pillar = r.control.guideline.pillar.ref
     assert resp.status_code == 302
-    assert (
-        resp["Location"] == reverse("questionnaire", args=[r.assessment_id, pillar]) + f"#r{r.pk}"
+    assert resp["Location"] == (
+        reverse("questionnaire", args=[r.assessment_id, pillar]) + f"?open={r.pk}#r{r.pk}"
     )
     thread = owner.post(_url(r), {"body": "Done."}, **HX).content.decode()
     assert thread.index("Is the &lt;b&gt;policy") < thread.index("Please add the sign-off.")

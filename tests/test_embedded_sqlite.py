@@ -22,10 +22,10 @@ a = Assessment.objects.get()
 r = Response.objects.filter(assessment=a).exclude(status="not_started").first()
 e = EvidenceItem.objects.first()
 pages = ["/", "/ai-systems/", f"/ai-systems/{a.ai_system_id}/", f"/assessments/{a.pk}/",
-         f"/assessments/{a.pk}/pillars/1/", f"/assessments/{a.pk}/pillars/4/", "/my-work/",
+         f"/assessments/{a.pk}/pillars/1/", f"/assessments/{a.pk}/pillars/4/?open=all", "/my-work/",
          "/frameworks/", "/evidence/", f"/evidence/{e.pk}/", "/accounts/tokens/",
          "/api/v1/assessments/", f"/api/v1/assessments/{a.pk}/responses/", "/healthz"]
-extra = {"auditor@demo.test": ["/reviews/"],
+extra = {"auditor@demo.test": ["/reviews/", "/audit/"],
          "admin@demo.test": [f"/accounts/teams/{a.team_id}/members/"]}
 bad = []
 for email in ["risk@demo.test", "auditor@demo.test", "manager@demo.test", "admin@demo.test"]:

@@ -106,7 +106,7 @@ def test_my_work_is_paged_and_counts_every_overdue_control(personas):
     c = personas.client(personas.risk_owner)
     first = c.get(reverse("my_work")).content.decode()
     second = c.get(reverse("my_work"), {"page": 2}).content.decode()
-    rows = r'href="/assessments/\d+/pillars/[^/]+/#r(\d+)"'
+    rows = r'href="/assessments/\d+/pillars/[^/]+/\?open=\d+#r(\d+)"'
     assert len(_ids(first, rows)) == 50 and len(_ids(second, rows)) == 10
     assert set(_ids(first, rows)) | set(_ids(second, rows)) == set(
         a.responses.values_list("pk", flat=True)

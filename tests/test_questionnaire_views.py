@@ -110,7 +110,7 @@ def test_final_assessment_is_locked(personas, assessment):
     r.refresh_from_db()
     assert r.status == "not_started"
     page = personas.client(personas.risk_owner).get(
-        reverse("questionnaire", args=[assessment.pk, "1"])
+        reverse("questionnaire", args=[assessment.pk, "1"]), {"open": "all"}
     )
     assert b"read-only" in page.content and b'hx-post="' not in page.content
     # No way back out of final.
@@ -136,7 +136,7 @@ def test_auditors_and_managers_cannot_answer(personas, assessment, who):
     r.refresh_from_db()
     assert r.status == "not_started"
     page = personas.client(getattr(personas, who)).get(
-        reverse("questionnaire", args=[assessment.pk, "1"])
+        reverse("questionnaire", args=[assessment.pk, "1"]), {"open": "all"}
     )
     # No answer form (auditors may still comment, which is another form).
     answer_url = reverse("response_edit", args=[r.pk])
@@ -156,7 +156,7 @@ def test_assign_a_whole_guideline(personas, assessment):
     assert all(r.owner_id == personas.risk_owner.pk and r.due_date == due for r in rows)
     # The date input shows the stored date (type=date needs ISO, not the locale's format).
     page = personas.client(personas.risk_owner).get(
-        reverse("questionnaire", args=[assessment.pk, "1"])
+        reverse("questionnaire", args=[assessment.pk, "1"]), {"open": "all"}
     )
     assert f'value="{due.isoformat()}"' in page.content.decode()
     assert (
@@ -318,7 +318,9 @@ def test_dashboard_and_my_work_query_counts_do_not_grow(personas):
     c = personas.client(personas.risk_owner)
     _systems_with_assessments(personas, 1, version)
     # Dashboard: session, user, membership (x2: middleware + door), systems + latest id,
-    # latest assessments, tallies, pillars, guidelines, overdue counts.
+    # latest assessments, tallies, overdue counts (the framework's pillars and guidelines are
+    # cached per process after the first request).
+    c.get(reverse("home"))
     small = {u: _count(c, reverse(u)) for u in ("home", "my_work", "ai_system_list")}
     _systems_with_assessments(personas, 19, version)
     large = {u: _count(c, reverse(u)) for u in ("home", "my_work", "ai_system_list")}
@@ -359,10 +361,11 @@ def test_questionnaire_query_count_does_not_grow_with_controls(personas):
                 collected_on=timezone.localdate() - dt.timedelta(days=400),
                 valid_until=timezone.localdate() - dt.timedelta(days=1),
             )
-    n_small = _count(c, reverse("questionnaire", args=[small.pk, "1"]))
-    n_large = _count(c, reverse("questionnaire", args=[large.pk, "1"]))
-    assert n_small == n_large
-    assert n_small <= 15
+    for opened in ("", "?open=all"):  # summaries (the default), and every control open
+        n_small = _count(c, reverse("questionnaire", args=[small.pk, "1"]) + opened)
+        n_large = _count(c, reverse("questionnaire", args=[large.pk, "1"]) + opened)
+        assert n_small == n_large, opened
+        assert n_small <= 15
     n_small = _count(c, reverse("assessment_detail", args=[small.pk]))
     n_large = _count(c, reverse("assessment_detail", args=[large.pk]))
     assert n_small == n_large
@@ -392,7 +395,7 @@ def test_controls_show_their_evidence_and_flag_when_all_of_it_expired(personas, 
     )
     page = (
         personas.client(personas.auditor)
-        .get(reverse("questionnaire", args=[assessment.pk, "1"]))
+        .get(reverse("questionnaire", args=[assessment.pk, "1"]), {"open": "all"})
         .content.decode()
     )
     first = page[page.index(f'id="r{rows[0].pk}"') : page.index(f'id="r{rows[1].pk}"')]
@@ -400,6 +403,15 @@ def test_controls_show_their_evidence_and_flag_when_all_of_it_expired(personas, 
     assert "Old pen test" in first and "all evidence expired" in first
     assert "Fresh model card" in second and "Expiring" in second
     assert "all evidence expired" not in second[: second.index("</article>")]
+    # The summaries (nothing opened) say the same from counts, without the items.
+    summaries = _articles(
+        personas.client(personas.auditor)
+        .get(reverse("questionnaire", args=[assessment.pk, "1"]))
+        .content.decode()
+    )
+    assert "1 evidence" in summaries[rows[0].pk] and "all expired" in summaries[rows[0].pk]
+    assert "1 evidence" in summaries[rows[1].pk] and "all expired" not in summaries[rows[1].pk]
+    assert "Old pen test" not in summaries[rows[0].pk]
 
 
 def test_auditor_reviews_a_control_from_the_questionnaire(personas, assessment):
@@ -407,7 +419,7 @@ def test_auditor_reviews_a_control_from_the_questionnaire(personas, assessment):
     services.response_save(
         response=r, expected_version=1, actor=personas.risk_owner, status="full", justification=""
     )
-    url = reverse("questionnaire", args=[assessment.pk, "1"])
+    url = r.get_absolute_url()  # the control, opened on its pillar page
     auditor = personas.client(personas.auditor)
     page = auditor.get(url).content.decode()
     assert "Review pending" in page and f"Your review of {r.control.ref}" in page
@@ -451,7 +463,7 @@ def test_link_and_unlink_existing_evidence_from_the_control(personas, assessment
     )
     url = reverse("response_evidence", args=[r.pk])
     c = personas.client(personas.risk_owner)
-    page = c.get(reverse("questionnaire", args=[assessment.pk, "1"])).content.decode()
+    page = c.get(r.get_absolute_url()).content.decode()
     # The picker is loaded per control when asked for (docs/benchmarks.md), with and without htmx.
     assert f'hx-get="{url}"' in page and "Threat model v2" not in page
     for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
@@ -530,3 +542,125 @@ def test_dashboard_shows_evidence_freshness_and_integrity_incidents(personas, as
         "Integrity incidents"
         not in personas.client(personas.manager).get(reverse("home")).content.decode()
     )
+
+
+def _articles(page: str) -> dict[int, str]:
+    """response id -> the HTML of its control on a pillar page."""
+    out = {}
+    for chunk in page.split('<article class="control')[1:]:
+        rid = int(chunk.split('id="r', 1)[1].split('"', 1)[0])
+        out[rid] = chunk.split("</article>", 1)[0]
+    return out
+
+
+def test_pillar_page_shows_summaries_and_opens_a_control_on_demand(personas, assessment):
+    rows = list(assessment.responses.order_by("control__order"))
+    first, second = rows[0], rows[1]
+    services.response_save(
+        response=first,
+        expected_version=1,
+        actor=personas.risk_owner,
+        status="partial",
+        justification="Half the pipelines",
+        owner=personas.risk_owner,
+    )
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Pipeline inventory",
+        note="n",
+        responses=[first],
+    )
+    c = personas.client(personas.risk_owner)
+    url = reverse("questionnaire", args=[assessment.pk, "1"])
+    summaries = _articles(c.get(url).content.decode())
+    assert set(summaries) == {r.pk for r in rows if r.control.guideline.pillar.ref == "1"}
+    s = summaries[first.pk]
+    # The state is on the summary; the form, the evidence titles and the thread are not.
+    assert "control-summary" in s and "Partially implemented" in s
+    assert f"owner {personas.risk_owner.display_name}" in s and "1 evidence" in s
+    assert "0 comments" in s and "Review pending" in s
+    assert "Pipeline inventory" not in s and "<form" not in s
+    edit = reverse("response_edit", args=[first.pk])
+    assert f'hx-get="{edit}" hx-trigger="toggle once" hx-target="#r{first.pk}"' in s
+    assert f'href="?open={first.pk}#r{first.pk}"' in s  # without JavaScript
+    # Opened with htmx: the whole control, which replaces the summary.
+    fragment = c.get(edit, **HX).content.decode()
+    assert fragment.startswith(f'<article class="control" id="r{first.pk}"')
+    assert "Pipeline inventory" in fragment and f'hx-post="{edit}"' in fragment
+    # Opened on the page (links, redirects, no JavaScript): that control only.
+    opened = _articles(c.get(url, {"open": first.pk}).content.decode())
+    assert (
+        "Pipeline inventory" in opened[first.pk]
+        and 'value="Half the pipelines"' not in (opened[second.pk])
+    )
+    assert "control-summary" not in opened[first.pk] and "control-summary" in opened[second.pk]
+    assert f'hx-post="{edit}"' in opened[first.pk]
+    # All of them; ids that are not numbers, or of other controls, open nothing and break nothing.
+    every = _articles(c.get(url, {"open": "all"}).content.decode())
+    assert all("control-summary" not in html for html in every.values())
+    for junk in ("x", "-1", "²", "9" * 40, str(rows[-1].pk + 1000)):
+        resp = c.get(url, {"open": junk})
+        assert resp.status_code == 200
+        assert all("control-summary" in html for html in _articles(resp.content.decode()).values())
+
+
+def test_review_from_an_opened_control_returns_to_the_pillar_page(personas, assessment):
+    """A control opened by htmx is rendered at /responses/<id>/: its review form must send the
+    auditor back to the pillar page, not to that fragment."""
+    r = _first(assessment)
+    services.response_save(
+        response=r, expected_version=1, actor=personas.risk_owner, status="full", justification=""
+    )
+    auditor = personas.client(personas.auditor)
+    fragment = auditor.get(reverse("response_edit", args=[r.pk]), **HX).content.decode()
+    assert f'name="next" value="{r.get_absolute_url()}"' in fragment.replace("&amp;", "&")
+    resp = auditor.post(
+        reverse("review_create"),
+        {
+            "target_type": "response",
+            "target_id": r.pk,
+            "decision": "accepted",
+            "comment": "",
+            "next": r.get_absolute_url(),
+        },
+    )
+    assert resp.status_code == 302 and resp["Location"] == r.get_absolute_url()
+
+
+def test_dashboard_freshness_counts_follow_the_freshness_rule_at_its_edges(personas, assessment):
+    """Counted in SQL, the dashboard's figures must agree with `freshness` day for day."""
+    from evidence.models import EvidenceItem
+    from evidence.selectors import EXPIRING_DAYS, evidence_freshness_by_assessment, freshness
+
+    r = _first(assessment)
+    today = timezone.localdate()
+    ends = [today + dt.timedelta(days=d) for d in (-1, 0, 1, EXPIRING_DAYS, EXPIRING_DAYS + 1)]
+    for i, end in enumerate([*ends, None]):
+        evidence_create(
+            team=personas.team,
+            actor=personas.risk_owner,
+            kind="note",
+            title=f"E{i}",
+            note="n",
+            responses=[r],
+            collected_on=today - dt.timedelta(days=400),
+            valid_until=end,
+        )
+    stored = [i.valid_until for i in EvidenceItem.objects.filter(links__response=r)]
+    expected = [freshness(end, today) for end in stored]
+    assert len(stored) == 6
+    counts = evidence_freshness_by_assessment([assessment.pk, assessment.pk + 10_000])
+    assert counts[assessment.pk] == {
+        "expired": expected.count("expired"),
+        "expiring": expected.count("expiring"),
+    }
+    assert counts[assessment.pk]["expiring"] == 3  # today, tomorrow, the last day
+    assert counts[assessment.pk + 10_000] == {"expired": 0, "expiring": 0}
+
+
+@pytest.mark.parametrize("page", ["²", "x", "-2", "9" * 30])
+def test_my_work_page_numbers_that_are_not_numbers_give_the_first_page(personas, page):
+    resp = personas.client(personas.risk_owner).get(reverse("my_work"), {"page": page})
+    assert resp.status_code == 200 and b"My work" in resp.content

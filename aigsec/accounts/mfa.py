@@ -89,7 +89,7 @@ def _replace_recovery_codes(user: User) -> list[str]:
 
 
 def _looks_like_totp(code: str) -> bool:
-    return len(code) == 6 and code.isdigit()
+    return len(code) == 6 and code.isascii() and code.isdigit()
 
 
 def mfa_check_code(

@@ -23,7 +23,8 @@ class AuditEvent(models.Model):
         ordering = ["seq"]
         indexes = [
             models.Index(fields=["team", "-seq"], name="audit_team_seq"),
-            models.Index(fields=["action"], name="audit_action"),
+            # The filter's list of a team's actions walks this index (a loose index scan).
+            models.Index(fields=["team", "action"], name="audit_team_action"),
             models.Index(fields=["target"], name="audit_target"),
             models.Index(fields=["actor"], name="audit_actor"),
         ]

@@ -128,10 +128,28 @@ def audit_events_for_team(team_id: int, f: AuditFilters) -> QuerySet[AuditEvent]
     return qs
 
 
+# The distinct actions of a team, one index probe each on (team, action): a recursive query
+# that jumps from one action to the next greater one instead of reading every event
+# (SELECT DISTINCT read a team's ~5,000 events, 20 ms at benchmark scale, for ~30 names).
+# Plain SQL that PostgreSQL and SQLite both run.
+_ACTIONS_SQL = """
+WITH RECURSIVE walk(action) AS (
+    SELECT MIN(action) FROM {table} WHERE team = %s
+    UNION ALL
+    SELECT (SELECT MIN(action) FROM {table} WHERE team = %s AND action > walk.action)
+    FROM walk WHERE walk.action IS NOT NULL
+)
+SELECT action FROM walk WHERE action IS NOT NULL
+"""
+
+
 def audit_actions_for_team(team_id: int) -> list[str]:
-    """The distinct actions present in the team's trail (one query), for the filter's select."""
-    qs = AuditEvent.objects.filter(team=team_id).values_list("action", flat=True)
-    return list(qs.order_by("action").distinct())
+    """The distinct actions present in the team's trail, sorted (one query), for the filter's
+    select."""
+    sql = _ACTIONS_SQL.format(table=connection.ops.quote_name(AuditEvent._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [team_id, team_id])
+        return [row[0] for row in cursor.fetchall()]
 
 
 @dataclass

@@ -3,12 +3,13 @@ without Playwright's event loop."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyotp
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 DEMO_PASSWORD = "e2e-demo-Passw0rd-x7"
 
@@ -56,3 +57,14 @@ def off_the_loop(fn: Callable[..., Any], *args, **kwargs) -> Any:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()
+
+
+def open_control(page: Page, response) -> Locator:
+    """A control on a questionnaire page, opened: a summary is clicked, its form, evidence and
+    comments are fetched and replace it, and the keyboard focus lands on its title."""
+    card = page.locator(f"#r{response.pk}")
+    if "control-summary" in (card.get_attribute("class") or ""):
+        card.locator("summary").first.click()
+        expect(card).not_to_have_class(re.compile(r"\bcontrol-summary\b"))
+        expect(card.locator(".control-title")).to_be_focused()
+    return card

@@ -9,10 +9,23 @@ RISK, AUDITOR, MANAGER = "risk@demo.test", "auditor@demo.test", "manager@demo.te
 
 def main_pages(demo) -> dict[str, tuple[str | None, str]]:
     """name -> (who, url). The six of the README's screenshots come first."""
+    from assessments.models import Response
+
     a = demo.assessment.pk
+    # Summaries of the first controls and the third one opened: both kinds on one page.
+    rows = list(
+        Response.objects.filter(assessment=a, control__guideline__pillar__ref="1")
+        .order_by("control__order")
+        .values_list("pk", "control__guideline_id")[:3]
+    )
+    opened, section = rows[-1][0], rows[0][1]
     return {
         "dashboard": (RISK, reverse("home")),
-        "questionnaire": (RISK, reverse("questionnaire", args=[a, "1"])),
+        "questionnaire": (
+            RISK,
+            reverse("questionnaire", args=[a, "1"]) + f"?open={opened}#g{section}",
+        ),
+        "questionnaire-all-open": (RISK, reverse("questionnaire", args=[a, "1"]) + "?open=all"),
         "evidence": (RISK, reverse("evidence_list")),
         "review-queue": (AUDITOR, reverse("review_queue")),
         "reports": (MANAGER, reverse("report_list")),

@@ -8,9 +8,11 @@ from playwright.sync_api import Page, expect
 
 from assessments.models import Response
 
+from .helpers import open_control
+
 
 def _fill(page: Page, r: Response, status: str, justification: str) -> None:
-    card = page.locator(f"#r{r.pk}")
+    card = open_control(page, r)
     card.get_by_label("Status").select_option(label=status)
     card.get_by_label("Justification").fill(justification)
     card.get_by_role("button", name=f"Save {r.control.ref}").click()
@@ -27,6 +29,9 @@ def test_second_editor_sees_the_conflict_and_keeps_their_input(demo, open_page):
     first, second = open_page("risk@demo.test"), open_page("risk2@demo.test")
     first.goto(url)
     second.goto(url)
+    # Both open the control (its form is fetched when opened) before either saves.
+    open_control(first, r)
+    open_control(second, r)
 
     _fill(first, r, "Partially implemented", "Half of the pipelines are covered.")
     expect(first.locator(f"#r{r.pk} .badge.status-partial")).to_be_visible()

@@ -12,6 +12,8 @@ from playwright.sync_api import Page, expect
 
 from assessments.models import Response
 
+from .helpers import open_control
+
 CSV = b"finding,severity,status\nprompt injection via ticket body,high,fixed\n"
 
 
@@ -28,7 +30,7 @@ def _progress(page: Page, label: str) -> int:
 
 
 def _save(page: Page, r: Response, status: str, justification: str = "", **extra: str):
-    card = page.locator(f"#r{r.pk}")
+    card = open_control(page, r)
     card.get_by_label("Status").select_option(label=status)
     card.get_by_label("Justification").fill(justification)
     if "owner" in extra:
@@ -109,7 +111,8 @@ def test_risk_owner_answers_attaches_evidence_and_finds_their_work(demo, open_pa
     expect(page.get_by_role("link", name="red-team-findings.csv")).to_be_visible()
 
     page.goto(f"/assessments/{a.pk}/pillars/1/")
-    expect(page.locator(f"#r{full.pk} .control-evidence")).to_contain_text(
+    expect(page.locator(f"#r{full.pk}")).to_contain_text("1 evidence")  # on its summary
+    expect(open_control(page, full).locator(".control-evidence")).to_contain_text(
         "Red-team findings, March"
     )
 
