@@ -112,11 +112,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # random_page_cost 4 (PostgreSQL's default) prices an index probe as a disk seek, so with
     # 160,000 evidence links the planner scanned the whole table instead of probing the index
     # (18 ms instead of 2 ms for the dashboard). 1.1 is the usual value for SSDs and caches.
+    # Parallel plans: a page's queries take a few ms, and starting parallel workers cost more
+    # than that (the review queue's count: 13-23 ms parallel, 2 ms serial); the workers also
+    # take the cores that concurrent requests need. DB_PARALLEL_WORKERS raises it for
+    # reporting-only connections.
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     _pg_options["options"] = (
         _pg_options.get("options", "")
         + " -c jit=off -c random_page_cost="
         + env.str("DB_RANDOM_PAGE_COST", default="1.1")
+        + " -c max_parallel_workers_per_gather="
+        + str(env.int("DB_PARALLEL_WORKERS", default=0))
     ).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
