@@ -5,6 +5,8 @@ local cookie = os.getenv("BENCH_COOKIE") or ""
 local auth = os.getenv("BENCH_AUTH") or ""
 if cookie ~= "" then wrk.headers["Cookie"] = cookie end
 if auth ~= "" then wrk.headers["Authorization"] = auth end
+local hx = os.getenv("BENCH_HX") or ""  -- as htmx sends it, for a fragment
+if hx ~= "" then wrk.headers["HX-Request"] = hx end
 
 local threads = {}
 

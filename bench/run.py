@@ -40,6 +40,7 @@ from .scales import SCALES
 PAGE_ORDER = (
     "healthz",
     "questionnaire",
+    "questionnaire_control",  # an extra (bench/steps.py EXTRA_PAGES): not in results.json
     "dashboard",
     "my_work",
     "evidence_list",
@@ -192,12 +193,13 @@ def wait_for_quiet(max_wait: float) -> float:
 # --- pages --------------------------------------------------------------------------------
 
 
-def persona_headers(persona: str, state: dict[str, Any]) -> dict[str, str]:
+def persona_headers(persona: str, state: dict[str, Any], name: str = "") -> dict[str, str]:
+    extra = {"HX-Request": "true"} if name in state.get("extra_pages", ()) else {}
     if persona == "token":
-        return {"Authorization": f"Bearer {state['token']}"}
+        return {"Authorization": f"Bearer {state['token']}", **extra}
     if persona in state["cookies"]:
-        return {"Cookie": state["cookies"][persona]}
-    return {}
+        return {"Cookie": state["cookies"][persona], **extra}
+    return extra
 
 
 def check_page(port: int, name: str, path: str, headers: dict[str, str]) -> None:
@@ -210,6 +212,7 @@ def wrk(port: int, path: str, headers: dict[str, str], seconds: int) -> dict[str
     env = dict(os.environ)
     env["BENCH_COOKIE"] = headers.get("Cookie", "")
     env["BENCH_AUTH"] = headers.get("Authorization", "")
+    env["BENCH_HX"] = headers.get("HX-Request", "")
     cmd = [
         "wrk",
         "-t2",
@@ -232,7 +235,7 @@ def load_pages(port: int, state: dict[str, Any], seconds: int, only: set[str] | 
         if only and name not in only and name != "healthz":
             continue
         persona, path = state["pages"][name]
-        headers = persona_headers(persona, state)
+        headers = persona_headers(persona, state, name)
         check_page(port, name, path, headers)
         busy = wait_for_quiet(QUIET_WAIT)
         wrk(port, path, headers, WARMUP_SECONDS)
@@ -358,7 +361,9 @@ def table(results: dict[str, Any], meta: dict[str, Any]) -> str:
         "| page | p50 ms | p95 ms | req/s | errors | p50 / floor | queries (tiny / bench) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for name, p in results["pages"].items():
+    rows = [(name, p) for name, p in results["pages"].items()]
+    rows += [(f"{name} (extra)", p) for name, p in meta.get("extra_pages", {}).items()]
+    for name, p in rows:
         lines.append(
             f"| {name} | {p['p50_ms']} | {p['p95_ms']} | {p['rps']} | {p['errors']} | "
             f"{p['ratio_to_floor']} | {p['queries_small']} / {p['queries_large']} |"
@@ -464,6 +469,7 @@ def main() -> None:
                 "queries_large": queries_large.get(name, {}).get("queries"),
             }
             for name, p in pages.items()
+            if name not in state.get("extra_pages", ())
         },
         "report": {
             "seconds": report.get("seconds"),
@@ -485,6 +491,15 @@ def main() -> None:
         "sha256sum_mb_per_s": upload_result.get("sha256sum_mb_per_s"),
         "report_bare_s": report.get("bare_weasyprint_seconds"),
         "pages_detail": pages,
+        "extra_pages": {
+            name: {
+                **pages[name],
+                "queries_small": queries_small.get(name, {}).get("queries"),
+                "queries_large": queries_large.get(name, {}).get("queries"),
+            }
+            for name in state.get("extra_pages", ())
+            if name in pages
+        },
         "queries_detail": {"tiny": queries_small, "large": queries_large},
         "report_detail": report,
         "upload_detail": upload_result,
