@@ -18,6 +18,7 @@ from aigsec.core.access import (
     role_allows,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
+from aigsec.core.paging import page_param, page_window
 from evidence.comments import comment_count, comments_for_responses, may_comment
 from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
@@ -490,13 +491,7 @@ def my_work_view(request: HttpRequest) -> HttpResponse:
     totals = qs.order_by().aggregate(
         total=Count("pk"), overdue=Count("pk", filter=selectors.overdue_q())
     )
-    pages = max(1, -(-totals["total"] // MY_WORK_PAGE_SIZE))
-    number = request.GET.get("page", "")
-    page = min(
-        max(1, int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1),
-        pages,
-    )
-    start = (page - 1) * MY_WORK_PAGE_SIZE
+    page, pages, start = page_window(totals["total"], page_param(request), MY_WORK_PAGE_SIZE)
     rows = list(qs[start : start + MY_WORK_PAGE_SIZE])
     decisions = current_decisions_for_responses([r.pk for r in rows])
     for r in rows:

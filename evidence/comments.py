@@ -9,12 +9,13 @@ from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import OuterRef
 from django.db.models.functions import Coalesce
 
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, record_denial, role_allows, role_in_team
+from aigsec.core.paging import subquery_count
 from assessments.models import Assessment, Response
 from assessments.services import AssessmentLocked
 
@@ -77,8 +78,7 @@ def comments_for_responses(response_ids: Iterable[int]) -> dict[int, list[Respon
 
 def comment_count() -> Coalesce:
     """Annotation for a Response queryset: the number of comments in its thread."""
-    rows = ResponseComment.objects.filter(response_id=OuterRef("pk")).order_by()
-    return Coalesce(Subquery(rows.values("response_id").annotate(n=Count("pk")).values("n")[:1]), 0)
+    return subquery_count(ResponseComment.objects.filter(response_id=OuterRef("pk")), "response_id")
 
 
 def may_comment(request, team_id: int, assessment: Assessment) -> bool:

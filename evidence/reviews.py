@@ -36,6 +36,7 @@ from django.db.models.functions import Cast
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
+from aigsec.core.paging import Paged, page_window
 from assessments.models import Assessment, Response, ResponseStatus
 from assessments.services import AssessmentLocked
 
@@ -261,19 +262,11 @@ def _current_item_decision(review: str) -> Case:
 
 
 @dataclass
-class QueuePage:
+class QueuePage(Paged):
     rows: list[QueueRow]
     number: int  # 1-based
     pages: int
     total: int
-
-    @property
-    def previous(self) -> int | None:
-        return self.number - 1 if self.number > 1 else None
-
-    @property
-    def next(self) -> int | None:
-        return self.number + 1 if self.number < self.pages else None
 
 
 def review_queue_page(
@@ -353,9 +346,7 @@ def review_queue_page(
     # Two counts, not one over a UNION: PostgreSQL plans a parallel append for the UNION of
     # two cheap scans, whose workers cost more to start than the whole count (docs/benchmarks.md).
     total = sum(qs.order_by().count() for qs in counted)
-    pages = max(1, -(-total // size))
-    number = min(max(1, page), pages)
-    start = (number - 1) * size
+    number, pages, start = page_window(total, page, size)
     keys_page = list(union.order_by("grp", "a", "o", "-id")[start : start + size]) if total else []
     response_ids = [pk for kind, pk, *_ in keys_page if kind == "response"]
     item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]

@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Response
 
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
@@ -50,25 +50,12 @@ def annotate_freshness(items: list[EvidenceItem]) -> list[EvidenceItem]:
 PAGE_SIZE = 50
 
 
-def _count_of(model: Any, fk: str) -> Coalesce:
-    rows = model.objects.filter(**{fk: OuterRef("pk")}).order_by().values(fk)
-    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")[:1]), 0)
-
-
 @dataclass
-class EvidencePage:
+class EvidencePage(Paged):
     items: list[EvidenceItem]
     number: int  # 1-based
     pages: int
     total: int
-
-    @property
-    def previous(self) -> int | None:
-        return self.number - 1 if self.number > 1 else None
-
-    @property
-    def next(self) -> int | None:
-        return self.number + 1 if self.number < self.pages else None
 
 
 def evidence_list(
@@ -89,17 +76,19 @@ def evidence_list(
     if fresh:
         qs = filter_freshness(qs, fresh)
     total = qs.count()
-    pages = max(1, -(-total // size))
-    number = min(max(1, page), pages)
-    start = (number - 1) * size
+    number, pages, start = page_window(total, page, size)
     # Counted per row of the page (correlated subqueries after the LIMIT), not by joining the
     # links and revisions tables and grouping: that join read both whole tables, 43 ms at
     # 200,000 items (docs/benchmarks.md).
     page_qs = (
         qs.select_related("owner")
         .annotate(
-            link_count=_count_of(EvidenceLink, "item_id"),
-            revision_count=_count_of(EvidenceRevision, "item_id"),
+            link_count=subquery_count(
+                EvidenceLink.objects.filter(item_id=OuterRef("pk")), "item_id"
+            ),
+            revision_count=subquery_count(
+                EvidenceRevision.objects.filter(item_id=OuterRef("pk")), "item_id"
+            ),
         )
         .order_by("-created_at", "-id")
     )
@@ -171,19 +160,14 @@ def evidence_counts() -> dict[str, Any]:
     """Annotations for a Response queryset: its live linked evidence (`n_evidence`) and how
     many of those have not expired (`n_unexpired`), as correlated counts in the same query:
     what a control's summary shows without loading the items (only_expired in SQL)."""
-    live = EvidenceLink.objects.filter(
-        response_id=OuterRef("pk"), item__withdrawn_at__isnull=True
-    ).order_by()
+    live = EvidenceLink.objects.filter(response_id=OuterRef("pk"), item__withdrawn_at__isnull=True)
     unexpired = live.filter(
         Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate())
     )
-
-    def count(qs: QuerySet) -> Coalesce:
-        return Coalesce(
-            Subquery(qs.values("response_id").annotate(n=Count("pk")).values("n")[:1]), 0
-        )
-
-    return {"n_evidence": count(live), "n_unexpired": count(unexpired)}
+    return {
+        "n_evidence": subquery_count(live, "response_id"),
+        "n_unexpired": subquery_count(unexpired, "response_id"),
+    }
 
 
 def only_expired(items: list[EvidenceItem]) -> bool:

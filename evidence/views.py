@@ -26,6 +26,7 @@ from aigsec.core.access import (
 )
 from aigsec.core.feedback import add_form_errors
 from aigsec.core.integrity import IntegrityFailure
+from aigsec.core.paging import page_param
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
 from assessments.models import Response
 from assessments.services import AssessmentLocked
@@ -49,11 +50,10 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
     fresh = request.GET.get("freshness") or None
     if fresh not in (None, *selectors.Freshness.LABELS):
         fresh = None
-    number = request.GET.get("page", "")
     page = selectors.evidence_list(
         m.team_id,
         fresh=fresh,
-        page=int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1,
+        page=page_param(request),
     )
     return render(
         request,

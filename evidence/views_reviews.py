@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
+from aigsec.core.paging import page_param
 from assessments.models import Assessment, Response
 from assessments.services import AssessmentLocked
 
@@ -32,12 +33,7 @@ def _filters(request: HttpRequest) -> dict:
 
 def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     f = _filters(request)
-    number = request.GET.get("page", "")
-    queue = reviews.review_queue_page(
-        request.user,
-        **f,
-        page=int(number) if number.isascii() and number.isdigit() and len(number) < 9 else 1,
-    )
+    queue = reviews.review_queue_page(request.user, **f, page=page_param(request))
     assessments = (
         Assessment.objects.filter(team_id__in=reviews.teams_with_perm(request.user, Perm.REVIEW))
         .select_related("ai_system")
