@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,15 @@ CSRF_TOKEN = re.compile(r"\b[A-Za-z0-9]{64}\b")
 
 @pytest.fixture
 def limits(settings):
-    """Set some limits for the test, leaving the others as configured."""
+    """Set some limits for the test, leaving the others as configured.
+
+    The counters are fixed windows (minutes, hours, days): a test whose requests straddle the
+    start of a new window would see its count reset half-way, as the limiter means it to, and
+    every window here starts on a minute. So a test starts no later than 10 s before the
+    minute ends (a wait of at most 10 s)."""
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.05)
 
     def set_(**rates: str) -> None:
         settings.RATE_LIMITS = {
