@@ -24,6 +24,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from aigsec.accounts.models import User
+from aigsec.core import teamcache
 from aigsec.core.access import Perm, scope_for_user
 from evidence.models import EvidenceLink, Review, ReviewDecision
 
@@ -186,8 +187,23 @@ def _structure(version_ids: set[int]) -> tuple[list[Pillar], list[Guideline]]:
     return pillars, guidelines
 
 
-def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
-    """Scores of many assessments in three queries (tallies, pillars, guidelines)."""
+def scores_for_assessments(
+    assessments: list[Assessment], *, cached: bool = True
+) -> dict[int, Scores]:
+    """Scores of many assessments: from the cache under each team's data version
+    (aigsec/core/teamcache.py), else one query (the tallies; the structure is cached per
+    process). `cached=False` always reads the database (signed reports)."""
+    if not cached:
+        return _compute_scores(assessments)
+    by_id = {a.pk: a for a in assessments}
+    return teamcache.cached_per_object(
+        "scores",
+        {a.pk: a.team_id for a in assessments},
+        lambda ids: _compute_scores([by_id[i] for i in ids]),
+    )
+
+
+def _compute_scores(assessments: list[Assessment]) -> dict[int, Scores]:
     if not assessments:
         return {}
     tallies = _tallies([a.pk for a in assessments])
@@ -230,8 +246,8 @@ def scores_for_assessments(assessments: list[Assessment]) -> dict[int, Scores]:
     return result
 
 
-def assessment_scores(assessment: Assessment) -> Scores:
-    return scores_for_assessments([assessment])[assessment.pk]
+def assessment_scores(assessment: Assessment, *, cached: bool = True) -> Scores:
+    return scores_for_assessments([assessment], cached=cached)[assessment.pk]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_by_response,
     evidence_counts,
-    evidence_freshness_by_assessment,
+    evidence_freshness_cached,
     only_expired,
     recent_integrity_incidents,
 )
@@ -53,7 +53,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "core/home.html")
     m = current_membership_for_user(request)
     rows = selectors.dashboard_rows(m.team_id)
-    fresh = evidence_freshness_by_assessment([r.assessment.pk for r in rows if r.assessment])
+    fresh = evidence_freshness_cached({r.assessment.pk: m.team_id for r in rows if r.assessment})
     for row in rows:
         row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
         row.evidence = fresh.get(row.assessment.pk) if row.assessment else None

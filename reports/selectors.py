@@ -94,7 +94,7 @@ def report_context(report: Report) -> dict[str, Any]:
         "team", "ai_system", "framework_version__framework", "created_by"
     ).get(pk=report.assessment_id)
     today = timezone.localdate()
-    scores = assessment_scores(assessment)
+    scores = assessment_scores(assessment, cached=False)  # a signed report reads the database
     responses = list(
         Response.objects.filter(assessment=assessment)
         .select_related("control__guideline__pillar", "owner")

@@ -191,9 +191,9 @@ def test_pages_show_self_assessed_and_verified(personas, assessment):
     assert "Self-assessed" in home and "Verified" in home
 
 
-def _scores_queries(assessments: list[Assessment]) -> int:
+def _scores_queries(assessments: list[Assessment], cached: bool = False) -> int:
     with CaptureQueriesContext(connection) as ctx:
-        selectors.scores_for_assessments(assessments)
+        selectors.scores_for_assessments(assessments, cached=cached)
     return len(ctx.captured_queries)
 
 
@@ -212,4 +212,7 @@ def test_query_count_is_the_same_for_1_and_10_assessments(personas):
     one = _scores_queries(many[:1])
     ten = _scores_queries(many)
     assert cold == 3 and one == ten == 1  # the framework's structure is cached per process
+    # Through the team cache: the first call computes, the next ones read the cache only.
+    assert _scores_queries(many, cached=True) == 1
+    assert _scores_queries(many, cached=True) == 0
     assert selectors.scores_for_assessments(many)[many[-1].pk].verified_overall == 25.0

@@ -31,6 +31,7 @@ from aigsec.audit.chain import GENESIS_HASH, VerifyResult, checkpoint_mac
 from aigsec.audit.models import AuditChainHead
 from aigsec.audit.selectors import audit_verify_db
 from aigsec.audit.services import audit_record
+from aigsec.core import teamcache
 from evidence.services import evidence_verify_all
 
 from .backup import (
@@ -400,7 +401,9 @@ def restore_run(
     except BaseException:
         _remove_files(written)
         raise
-    # The restore is committed; what follows checks it and records it.
+    # The restore is committed; what follows checks it and records it. Figures cached under
+    # team versions (teamcache) may describe a database that was here before, with the same ids.
+    teamcache.forget_all()
     audit, _ = audit_verify_db()
     checked, problems = evidence_verify_all()
     missing = sorted(n for n in referenced_storage_names() if not default_storage.exists(n))

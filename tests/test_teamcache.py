@@ -1,0 +1,121 @@
+"""Figures cached under a team's data version (aigsec/core/teamcache.py): reused while nothing
+changed, recomputed after any audited change of the team, never stale after a commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from aigsec.audit.services import audit_record
+from aigsec.core import teamcache
+from assessments import selectors, services
+from tests.factories_assessments import make_assessment, make_framework_version
+
+pytestmark = pytest.mark.django_db
+
+
+def _compute_counter():
+    calls: list[list[int]] = []
+
+    def compute(ids: list[int]) -> dict[int, str]:
+        calls.append(sorted(ids))
+        return {i: f"value-{i}-{len(calls)}" for i in ids}
+
+    return compute, calls
+
+
+def test_values_are_reused_until_the_team_changes(personas):
+    compute, calls = _compute_counter()
+    team, other = personas.team.pk, personas.other_team.pk
+    objs = {1: team, 2: other}
+    first = teamcache.cached_per_object("t", objs, compute)
+    assert teamcache.cached_per_object("t", objs, compute) == first
+    assert calls == [[1, 2]]
+    # An audited change in one team recomputes only that team's objects.
+    audit_record("test.changed", actor=personas.manager, team=team)
+    again = teamcache.cached_per_object("t", objs, compute)
+    assert calls == [[1, 2], [1]]
+    assert again[2] == first[2] and again[1] != first[1]
+
+
+def test_an_event_without_a_team_changes_nothing(personas):
+    compute, calls = _compute_counter()
+    teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
+    audit_record("test.global", actor=personas.manager)
+    teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
+    assert calls == [[1]]
+
+
+def test_a_value_stored_during_a_write_is_dropped_when_it_commits(
+    personas, django_capture_on_commit_callbacks
+):
+    """A concurrent reader may compute from the data before the commit and store it under the
+    version of that moment: the bump at commit makes that value unreachable."""
+    compute, calls = _compute_counter()
+    team = personas.team.pk
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        audit_record("test.changed", actor=personas.manager, team=team)
+        stale = teamcache.cached_per_object("t", {1: team}, compute)  # "another reader"
+    after = teamcache.cached_per_object("t", {1: team}, compute)
+    assert len(calls) == 2 and after != stale
+
+
+def test_a_lost_version_is_replaced_by_a_new_token_not_reused(personas):
+    team = personas.team.pk
+    before = teamcache.team_versions([team])[team]
+    assert teamcache.team_versions([team])[team] == before  # stable while nothing changes
+    cache.delete(f"teamver:{team}")  # evicted
+    assert teamcache.team_versions([team])[team] != before
+
+
+def test_values_are_kept_per_day(personas, monkeypatch):
+    """Evidence expires by the calendar: yesterday's figures are not today's."""
+    compute, calls = _compute_counter()
+    teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    monkeypatch.setattr(teamcache.timezone, "localdate", lambda: tomorrow)
+    teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
+    assert len(calls) == 2
+
+
+def test_a_cache_outage_computes_from_the_database(personas, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    compute, _calls = _compute_counter()
+    out = teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
+    assert out == {1: "value-1-1"}
+    teamcache.team_changed(personas.team.pk)  # a write does not fail either
+
+
+def test_scores_on_pages_follow_an_answer_at_once(personas):
+    """Dashboard and questionnaire show the new score right after a save, then serve it from
+    the cache (fewer queries) until the next change."""
+    version = make_framework_version(2, 2, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    c = personas.client(personas.risk_owner)
+    url = reverse("assessment_detail", args=[a.pk])
+    assert "Self-assessed 0.0 " in c.get(url).content.decode()
+    with CaptureQueriesContext(connection) as cold:
+        c.get(url)
+    r = a.responses.order_by("control__order").first()
+    services.response_save(
+        response=r,
+        expected_version=r.version,
+        actor=personas.risk_owner,
+        status="full",
+        justification="done",
+    )
+    assert "Self-assessed 12.5" in c.get(url).content.decode()
+    with CaptureQueriesContext(connection) as warm:
+        assert "Self-assessed 12.5" in c.get(url).content.decode()
+    assert len(warm.captured_queries) <= len(cold.captured_queries)
+    assert selectors.assessment_scores(a, cached=False).overall == 12.5
