@@ -17,6 +17,7 @@ the database instead (docs/benchmarks.md, docs/architecture.md).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -109,3 +110,29 @@ def cached_per_object(
         except Exception:
             log.warning("team cache: could not store %s", namespace, exc_info=True)
     return out
+
+
+def cached_for_teams(
+    namespace: str, team_ids: Iterable[int], params: Iterable[object], compute: Callable[[], T]
+) -> T:
+    """`compute()`, a value that depends on the data of `team_ids` and on `params` only
+    (which must have a stable `repr`), served from the cache while none of those teams has
+    changed."""
+    teams = sorted(set(team_ids))
+    try:
+        versions = team_versions(teams)
+        stamp = ",".join(f"{t}={versions[t]}" for t in teams)
+        digest = hashlib.sha256(f"{stamp}|{list(params)!r}".encode()).hexdigest()
+        key = f"{namespace}:{digest}:{timezone.localdate().isoformat()}"
+        found = cache.get(key)
+    except Exception:
+        log.warning("team cache: unavailable, computing %s", namespace, exc_info=True)
+        return compute()
+    if found is not None:
+        return found
+    value = compute()
+    try:
+        cache.set(key, value, CACHE_SECONDS)
+    except Exception:
+        log.warning("team cache: could not store %s", namespace, exc_info=True)
+    return value
