@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aigsec.core import teamcache
 from aigsec.core.access import (
     Perm,
     can_in_current_team,
@@ -37,11 +41,13 @@ from .models import (
     Assessment,
     AssessmentStatus,
     Guideline,
+    Pillar,
     Response,
     ResponseStatus,
     SystemStatus,
     questionnaire_url,
 )
+from .templatetags.controls import control_summary
 
 # --- Dashboard --------------------------------------------------------------------------
 
@@ -325,45 +331,62 @@ def _opened(request: HttpRequest) -> set[int] | None:
     return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 19}
 
 
-@login_required
-@require_GET
-def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
-    a = get_for_user(request.user, _assessment_qs(), pk)
-    pillars, _guidelines = selectors.framework_structure(a.framework_version_id)
-    pillar = next((p for p in pillars if p.ref == pillar_ref), None)
-    if pillar is None:
-        raise Http404("No such pillar in this framework.")
+def _pillar_responses(a: Assessment, pillar: Pillar) -> list[Response]:
+    """The pillar's responses, in order, with what a summary shows (counts, review decision)."""
     responses = list(
         Response.objects.filter(assessment=a, control__guideline__pillar=pillar)
         .select_related("control__guideline", "owner")
         .annotate(**evidence_counts(), n_comments=comment_count())
         .order_by("control__order")
     )
-    opened = _opened(request)
-    opened_ids = [r.pk for r in responses if opened is None or r.pk in opened]
-    owners = list(owners_for_team(a.team_id))
-    # Summaries show counts (annotated above); only the opened controls load their items.
-    evidence = evidence_by_response(opened_ids)
-    threads = comments_for_responses(opened_ids)
     decisions = current_decisions_for_responses([r.pk for r in responses])
-    can_answer = can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked
-    guidelines: dict[int, dict] = {}
     for r in responses:
         r.assessment, r.review = a, decisions[r.pk]
         r.control.guideline.pillar = pillar  # for its URL, without a query per control
-        if r.pk in evidence:
-            r.thread = threads[r.pk]
-            item = _response_context(request, r, owners, evidence=evidence[r.pk])
-            item["open"] = True
-        else:
-            item = {
-                "r": r,
-                "open": False,
-                "overdue": selectors.is_overdue(r),
-                "evidence_expired": r.n_evidence > 0 and r.n_unexpired == 0,
-            }
-        g = r.control.guideline
-        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(item)
+    return responses
+
+
+def _summary(r: Response) -> str:
+    overdue = selectors.is_overdue(r)
+    return control_summary(r, overdue, r.n_evidence > 0 and r.n_unexpired == 0)
+
+
+def _summaries_html(a: Assessment, pillar: Pillar) -> dict[int, str]:
+    """guideline id -> the HTML of its controls as summaries. The same for every viewer (no
+    form, no token, nothing that depends on who asks), so it is cached under the team's data
+    version (aigsec/core/teamcache.py): every change to an answer, a review, a link or a
+    comment is audited in this team and makes a new version."""
+
+    def render_all() -> dict[int, str]:
+        out: dict[int, list[str]] = {}
+        for r in _pillar_responses(a, pillar):
+            out.setdefault(r.control.guideline_id, []).append(_summary(r))
+        return {g: "".join(parts) for g, parts in out.items()}
+
+    return teamcache.cached_for_teams("summaries", [a.team_id], (a.pk, pillar.pk), render_all)
+
+
+@login_required
+@require_GET
+def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
+    a = get_for_user(request.user, _assessment_qs(), pk)
+    pillars, guidelines_all = selectors.framework_structure(a.framework_version_id)
+    pillar = next((p for p in pillars if p.ref == pillar_ref), None)
+    if pillar is None:
+        raise Http404("No such pillar in this framework.")
+    opened = _opened(request)
+    owners = list(owners_for_team(a.team_id))
+    sections: list[dict[str, Any]]
+    if opened == set():
+        # The usual visit: every control a summary, from the cache while nothing changed.
+        html = _summaries_html(a, pillar)
+        sections = [
+            {"g": g, "html": mark_safe(html[g.pk])}  # noqa: S308 (built by format_html)
+            for g in guidelines_all
+            if g.pillar_id == pillar.pk and g.pk in html
+        ]
+    else:
+        sections = _sections_with_opened(request, a, pillar, opened, owners)
     return render(
         request,
         "assessments/questionnaire.html",
@@ -371,15 +394,38 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "a": a,
             "pillar": pillar,
             "pillars": pillars,
-            "sections": list(guidelines.values()),
+            "sections": sections,
             "scores": selectors.assessment_scores(a),
             "owners": owners,
-            "can_answer": can_answer,
+            "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
             "all_open": opened is None,
             "open_all_url": f"{questionnaire_url(a.pk, pillar.ref)}?open={OPEN_ALL}",
             "assign_form": AssignForm(team_id=a.team_id),
         },
     )
+
+
+def _sections_with_opened(
+    request: HttpRequest, a: Assessment, pillar: Pillar, opened: set[int] | None, owners: list
+) -> list[dict[str, Any]]:
+    """Sections where some controls (`opened`, None for all) are rendered open with their
+    form, evidence and thread; the others as summaries."""
+    responses = _pillar_responses(a, pillar)
+    opened_ids = [r.pk for r in responses if opened is None or r.pk in opened]
+    # Summaries show counts (annotated); only the opened controls load their items.
+    evidence = evidence_by_response(opened_ids)
+    threads = comments_for_responses(opened_ids)
+    guidelines: dict[int, dict] = {}
+    for r in responses:
+        if r.pk in evidence:
+            r.thread = threads[r.pk]
+            item = _response_context(request, r, owners, evidence=evidence[r.pk])
+            item["open"] = True
+        else:
+            item = {"open": False, "summary": _summary(r)}
+        g = r.control.guideline
+        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(item)
+    return list(guidelines.values())
 
 
 @login_required

@@ -119,3 +119,46 @@ def test_scores_on_pages_follow_an_answer_at_once(personas):
         assert "Self-assessed 12.5" in c.get(url).content.decode()
     assert len(warm.captured_queries) <= len(cold.captured_queries)
     assert selectors.assessment_scores(a, cached=False).overall == 12.5
+
+
+def test_questionnaire_summaries_follow_every_kind_of_change(personas):
+    """The pillar page's summaries come from the cache; each change a summary shows (answer,
+    evidence linked, comment, review) appears on the next visit."""
+    from evidence.comments import comment_add
+    from evidence.reviews import review_create
+    from evidence.services import evidence_create
+
+    version = make_framework_version(1, 1, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    r = a.responses.order_by("control__order").first()
+    pillar = version.pillars.get()
+    c = personas.client(personas.risk_owner)
+    url = reverse("questionnaire", args=[a.pk, pillar.ref])
+
+    def summary() -> str:
+        html = c.get(url).content.decode()
+        start = html.index(f'id="r{r.pk}"')
+        return html[start : html.index("</article>", start)]
+
+    assert "Not started" in summary() and "0 evidence" in summary()
+    r = services.response_save(
+        response=r,
+        expected_version=r.version,
+        actor=personas.risk_owner,
+        status="full",
+        justification="done",
+    )
+    assert "Fully implemented" in summary() and "Review pending" in summary()
+    evidence_create(
+        team=personas.team,
+        actor=personas.risk_owner,
+        kind="note",
+        title="Policy",
+        note="n",
+        responses=[r],
+    )
+    assert "1 evidence" in summary()
+    comment_add(response=r, author=personas.risk_owner, body="see the policy")
+    assert "1 comment<" in summary()
+    review_create(reviewer=personas.auditor, decision="accepted", comment="", response=r)
+    assert "Review: accepted" in summary()
