@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,6 +21,7 @@ from aigsec.core.access import (
     current_membership_for_user,
     get_for_user,
     role_allows,
+    teams_with_perm,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
 from aigsec.core.paging import page_param, page_window
@@ -543,30 +545,42 @@ MY_WORK_FIELDS = (
 )
 
 
-@login_required
-@require_GET
-def my_work_view(request: HttpRequest) -> HttpResponse:
-    # A page at a time: a risk owner of a large team owns hundreds of controls, and rendering
-    # them all made the page slow (docs/benchmarks.md). Totals in one aggregate query.
-    qs = selectors.my_work(request.user)
+def _my_work_page(user: Any, wanted: int) -> dict[str, Any]:
+    """One page of a user's work: the totals and the rows' HTML (no form, nothing but the
+    data of the user's teams and the date)."""
+    qs = selectors.my_work(user)
     totals = qs.order_by().aggregate(
         total=Count("pk"), overdue=Count("pk", filter=selectors.overdue_q())
     )
-    page, pages, start = page_window(totals["total"], page_param(request), MY_WORK_PAGE_SIZE)
+    page, pages, start = page_window(totals["total"], wanted, MY_WORK_PAGE_SIZE)
     rows = list(qs.only(*MY_WORK_FIELDS)[start : start + MY_WORK_PAGE_SIZE])
     decisions = current_decisions_for_responses([r.pk for r in rows])
     for r in rows:
         r.review = decisions[r.pk]
-    return render(
-        request,
-        "assessments/my_work.html",
-        {
-            "rows": rows,
-            "overdue": totals["overdue"],
-            "total": totals["total"],
-            "page": page,
-            "pages": pages,
-            "previous": page - 1 if page > 1 else None,
-            "next": page + 1 if page < pages else None,
-        },
+    return {
+        "rows_html": render_to_string("assessments/_my_work_rows.html", {"rows": rows}),
+        "overdue": totals["overdue"],
+        "total": totals["total"],
+        "page": page,
+        "pages": pages,
+        "previous": page - 1 if page > 1 else None,
+        "next": page + 1 if page < pages else None,
+    }
+
+
+@login_required
+@require_GET
+def my_work_view(request: HttpRequest) -> HttpResponse:
+    # A page at a time: a risk owner of a large team owns hundreds of controls, and rendering
+    # them all made the page slow; the page is cached under the versions of the user's teams
+    # (aigsec/core/teamcache.py: every change to an answer, owner or review is audited in its
+    # team), so a visit with nothing changed reads it back (docs/benchmarks.md).
+    wanted = page_param(request)
+    context = teamcache.cached_for_teams(
+        "my_work",
+        teams_with_perm(request.user, Perm.VIEW),
+        (request.user.pk, wanted),
+        lambda: _my_work_page(request.user, wanted),
     )
+    context["rows_html"] = mark_safe(context["rows_html"])  # noqa: S308 (rendered by a template)
+    return render(request, "assessments/my_work.html", context)

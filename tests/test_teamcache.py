@@ -162,3 +162,33 @@ def test_questionnaire_summaries_follow_every_kind_of_change(personas):
     assert "1 comment<" in summary()
     review_create(reviewer=personas.auditor, decision="accepted", comment="", response=r)
     assert "Review: accepted" in summary()
+
+
+def test_my_work_follows_assignments_and_answers(personas):
+    version = make_framework_version(1, 1, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    first, second = a.responses.order_by("control__order")
+    c = personas.client(personas.risk_owner)
+    assert "Nothing is assigned to you." in c.get(reverse("my_work")).content.decode()
+    services.responses_assign(
+        assessment=a,
+        responses=[first],
+        owner=personas.risk_owner,
+        due_date=None,
+        actor=personas.manager,
+    )
+    html = c.get(reverse("my_work")).content.decode()
+    assert first.control.ref in html and second.control.ref not in html
+    assert "Not started" in html
+    first.refresh_from_db()
+    services.response_save(
+        response=first,
+        expected_version=first.version,
+        actor=personas.risk_owner,
+        status="partial",
+        justification="half",
+    )
+    assert "Partially implemented" in c.get(reverse("my_work")).content.decode()
+    # Another user's page is their own, whatever is cached for this one.
+    other = personas.client(personas.auditor)
+    assert "Nothing is assigned to you." in other.get(reverse("my_work")).content.decode()

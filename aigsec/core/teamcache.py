@@ -21,8 +21,11 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -31,7 +34,21 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CACHE_SECONDS = 600
+CODE_DIRS = ("aigsec", "assessments", "evidence", "reports", "templates")
 _VERSION_KEY = "teamver:{}"
+
+
+@lru_cache(maxsize=1)
+def code_stamp() -> str:
+    """A digest of the code and templates: part of every key, so that values stored by another
+    release (another shape, other markup) are never read after an upgrade."""
+    digest = hashlib.sha256()
+    root = Path(settings.BASE_DIR)
+    for package in CODE_DIRS:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".html") and "migrations" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _token() -> str:
@@ -90,7 +107,7 @@ def cached_per_object(
     try:
         versions = team_versions(team_of.values())
         keys = {
-            f"{namespace}:{oid}:{versions[team_id]}:{today}": oid
+            f"{namespace}:{code_stamp()}:{oid}:{versions[team_id]}:{today}": oid
             for oid, team_id in team_of.items()
         }
         found = cache.get_many(list(keys))
@@ -123,7 +140,7 @@ def cached_for_teams(
         versions = team_versions(teams)
         stamp = ",".join(f"{t}={versions[t]}" for t in teams)
         digest = hashlib.sha256(f"{stamp}|{list(params)!r}".encode()).hexdigest()
-        key = f"{namespace}:{digest}:{timezone.localdate().isoformat()}"
+        key = f"{namespace}:{code_stamp()}:{digest}:{timezone.localdate().isoformat()}"
         found = cache.get(key)
     except Exception:
         log.warning("team cache: unavailable, computing %s", namespace, exc_info=True)
