@@ -7,6 +7,7 @@ Access is checked in the outer view, before the body is read.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from urllib.parse import quote
 
@@ -15,9 +16,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aigsec.core import teamcache
 from aigsec.core.access import (
     Perm,
     can_in_current_team,
@@ -50,16 +53,23 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
     fresh = request.GET.get("freshness") or None
     if fresh not in (None, *selectors.Freshness.LABELS):
         fresh = None
-    page = selectors.evidence_list(
-        m.team_id,
-        fresh=fresh,
-        page=page_param(request),
+    wanted = page_param(request)
+
+    def one_page() -> tuple[selectors.EvidencePage, str]:
+        page = selectors.evidence_list(m.team_id, fresh=fresh, page=wanted)
+        html = render_to_string("evidence/_list_rows.html", {"items": page.items})
+        return dataclasses.replace(page, items=[]), html  # the pager's figures, and the rows
+
+    # The rows (no form: the same for every member) are cached under the team's data version
+    # (aigsec/core/teamcache.py): every upload, revision, link and withdrawal is audited there.
+    page, rows_html = teamcache.cached_for_teams(
+        "evidence_list", [m.team_id], (fresh, wanted), one_page
     )
     return render(
         request,
         "evidence/list.html",
         {
-            "items": page.items,
+            "rows_html": rows_html,
             "page": page,
             "fresh": fresh,
             "freshness_choices": selectors.Freshness.LABELS.items(),

@@ -192,3 +192,19 @@ def test_my_work_follows_assignments_and_answers(personas):
     # Another user's page is their own, whatever is cached for this one.
     other = personas.client(personas.auditor)
     assert "Nothing is assigned to you." in other.get(reverse("my_work")).content.decode()
+
+
+def test_evidence_list_follows_uploads_and_withdrawals(personas):
+    from evidence.services import evidence_create, evidence_withdraw
+
+    c = personas.client(personas.risk_owner)
+    url = reverse("evidence_list")
+    assert "No evidence yet." in c.get(url).content.decode()
+    item = evidence_create(
+        team=personas.team, actor=personas.risk_owner, kind="note", title="Threat model", note="n"
+    )
+    assert "Threat model" in c.get(url).content.decode()
+    evidence_withdraw(item=item, actor=personas.risk_owner, reason="superseded")
+    assert "Threat model" not in c.get(url).content.decode()
+    # Members of another team never see this team's cached rows.
+    assert "No evidence yet." in personas.client(personas.stranger).get(url).content.decode()
