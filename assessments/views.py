@@ -60,20 +60,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.membership:
         return render(request, "core/home.html")
     m = current_membership_for_user(request)
-    rows = selectors.dashboard_rows(m.team_id)
-    fresh = evidence_freshness_cached({r.assessment.pk: m.team_id for r in rows if r.assessment})
-    for row in rows:
-        row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
-        row.evidence = fresh.get(row.assessment.pk) if row.assessment else None
+    can_edit = can_in_current_team(request, m.team_id, Perm.EDIT)
+
+    def cards() -> str:
+        rows = selectors.dashboard_rows(m.team_id)
+        team_of = {r.assessment.pk: m.team_id for r in rows if r.assessment}
+        fresh = evidence_freshness_cached(team_of)
+        for row in rows:
+            row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
+            row.evidence = fresh.get(row.assessment.pk) if row.assessment else None
+        ctx = {"rows": rows, "can_edit": can_edit}
+        return render_to_string("assessments/_dashboard_cards.html", ctx)
+
+    # The cards (systems, scores, charts) are cached under the team's data version
+    # (aigsec/core/teamcache.py); the editing links depend on the viewer's role only.
     # Admins and auditors see integrity incidents (a stored file no longer matching its hash).
     watch = role_allows(m.role, Perm.MANAGE) or role_allows(m.role, Perm.AUDIT)
     return render(
         request,
         "assessments/dashboard.html",
         {
-            "rows": rows,
+            "cards": teamcache.cached_for_teams("dashboard", [m.team_id], (can_edit,), cards),
             "team": m.team,
-            "can_edit": can_in_current_team(request, m.team_id, Perm.EDIT),
+            "can_edit": can_edit,
             "incidents": recent_integrity_incidents(m.team_id) if watch else [],
         },
     )

@@ -208,3 +208,17 @@ def test_evidence_list_follows_uploads_and_withdrawals(personas):
     assert "Threat model" not in c.get(url).content.decode()
     # Members of another team never see this team's cached rows.
     assert "No evidence yet." in personas.client(personas.stranger).get(url).content.decode()
+
+
+def test_dashboard_cards_follow_changes_and_the_viewers_role(personas):
+    editor, auditor = personas.client(personas.manager), personas.client(personas.auditor)
+    home = reverse("home")
+    assert "No AI systems yet." in editor.get(home).content.decode()
+    assert "No AI systems yet." in auditor.get(home).content.decode()
+    system = services.ai_system_create(
+        team=personas.team, actor=personas.manager, name="Fraud scorer", model_source="in_house"
+    )
+    start = reverse("assessment_create", args=[system.pk])
+    for_editor, for_auditor = editor.get(home).content.decode(), auditor.get(home).content.decode()
+    assert "Fraud scorer" in for_editor and "Fraud scorer" in for_auditor
+    assert start in for_editor and start not in for_auditor  # cached per kind of viewer
