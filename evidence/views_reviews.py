@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
 from aigsec.core.paging import page_param
 from assessments.models import Assessment, Response
@@ -19,6 +24,8 @@ from assessments.services import AssessmentLocked
 
 from . import reviews
 from .models import EvidenceItem, ReviewDecision
+
+CSRF_PLACEHOLDER = "__aigsec_csrf_token__"
 
 
 def _filters(request: HttpRequest) -> dict:
@@ -33,7 +40,24 @@ def _filters(request: HttpRequest) -> dict:
 
 def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     f = _filters(request)
-    queue = reviews.review_queue_page(request.user, **f, page=page_param(request))
+    wanted, here = page_param(request), request.get_full_path()
+
+    def build() -> tuple[reviews.QueuePage, str]:
+        queue = reviews.review_queue_page(request.user, **f, page=wanted)
+        # The forms' CSRF token is the visitor's own: a placeholder in what is cached.
+        ctx = {"rows": queue.rows, "csrf_token": CSRF_PLACEHOLDER}
+        html = render_to_string("evidence/_queue_rows.html", ctx, request)
+        return dataclasses.replace(queue, rows=[]), html
+
+    # The rows (50 with a form each) are cached under the versions of the auditor's teams
+    # (aigsec/core/teamcache.py: every answer, upload and review is audited in its team).
+    queue, rows_html = teamcache.cached_for_teams(
+        "review_queue",
+        reviews.teams_with_perm(request.user, Perm.REVIEW),
+        (sorted(f.items()), wanted, here),
+        build,
+    )
+    rows_html = mark_safe(rows_html.replace(CSRF_PLACEHOLDER, str(get_token(request))))  # noqa: S308
     assessments = (
         Assessment.objects.filter(team_id__in=reviews.teams_with_perm(request.user, Perm.REVIEW))
         .select_related("ai_system")
@@ -43,7 +67,7 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
         request,
         "evidence/review_queue.html",
         {
-            "rows": queue.rows,
+            "rows_html": rows_html,
             "queue": queue,
             "page_query": urlencode({k: v for k, v in request.GET.items() if k != "page"}),
             "filters": f,

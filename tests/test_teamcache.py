@@ -222,3 +222,55 @@ def test_dashboard_cards_follow_changes_and_the_viewers_role(personas):
     for_editor, for_auditor = editor.get(home).content.decode(), auditor.get(home).content.decode()
     assert "Fraud scorer" in for_editor and "Fraud scorer" in for_auditor
     assert start in for_editor and start not in for_auditor  # cached per kind of viewer
+
+
+def test_cached_review_forms_carry_each_visitors_own_csrf_token(personas):
+    """The queue's rows are cached with a placeholder; each browser gets forms it can post."""
+    import re
+
+    from django.test import Client
+
+    from tests.conftest import login_with_second_factor
+
+    version = make_framework_version(1, 1, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    first, second = a.responses.order_by("control__order")
+    for r in (first, second):
+        services.response_save(
+            response=r,
+            expected_version=r.version,
+            actor=personas.risk_owner,
+            status="full",
+            justification="done",
+        )
+    browsers = []
+    for _ in range(2):  # the same auditor in two browsers: two CSRF secrets
+        c = Client(enforce_csrf_checks=True)
+        login_with_second_factor(c, personas.auditor)
+        html = c.get(reverse("review_queue")).content.decode()
+        assert "__aigsec_csrf_token__" not in html
+        action = re.escape(reverse("review_create"))
+        tokens = set(
+            re.findall(
+                action + r'"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken" '
+                r'value="([^"]+)"',
+                html,
+            )
+        )
+        assert len(tokens) == 1  # one token in the page's 2 review forms
+        browsers.append((c, tokens.pop()))
+    for (c, token), r in zip(browsers, (first, second), strict=True):
+        resp = c.post(
+            reverse("review_create"),
+            {
+                "csrfmiddlewaretoken": token,
+                "target_type": "response",
+                "target_id": r.pk,
+                "decision": "accepted",
+                "comment": "",
+                "next": reverse("review_queue"),
+            },
+        )
+        assert resp.status_code == 302, resp.content[:300]
+        r.refresh_from_db()
+        assert r.latest_review.decision == "accepted"
