@@ -274,3 +274,15 @@ def test_cached_review_forms_carry_each_visitors_own_csrf_token(personas):
         assert resp.status_code == 302, resp.content[:300]
         r.refresh_from_db()
         assert r.latest_review.decision == "accepted"
+
+
+def test_audit_trail_page_shows_each_new_event_of_the_team(personas):
+    c = personas.client(personas.auditor)
+    url = reverse("audit_trail")
+    c.get(url)
+    event = audit_record("test.something_happened", actor=personas.manager, team=personas.team)
+    assert f">{event.seq}</a>" in c.get(url).content.decode()
+    # Filters are part of the key: another query is another page.
+    filtered = c.get(url, {"action": "test.something_happened"}).content.decode()
+    assert "test.something_happened" in filtered
+    assert c.get(url, {"action": "no-such-action"}).status_code == 400

@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
 
 from . import selectors, services
@@ -39,27 +41,40 @@ def _form(request: HttpRequest, team_id: int) -> AuditFilterForm:
     return AuditFilterForm(request.GET, actions=actions)
 
 
-def _trail_page(request: HttpRequest, form: AuditFilterForm, page, status: int = 200):
+def _trail_body(request: HttpRequest, form: AuditFilterForm, page) -> str:
     query = urlencode(form.filter_data()) if form.is_valid() else ""
-    return render(
-        request,
-        "audit/trail.html",
-        {"form": form, "page": page, "query": query, "exports": list(EXPORTS)},
-        status=status,
-    )
+    ctx = {"form": form, "page": page, "query": query, "exports": list(EXPORTS)}
+    return render_to_string("audit/_trail_body.html", ctx, request)
+
+
+def _trail_page(request: HttpRequest, body: str, status: int = 200) -> HttpResponse:
+    return render(request, "audit/trail.html", {"body": body}, status=status)
 
 
 @login_required
 @require_GET
 def audit_trail(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request, Perm.AUDIT)
-    form = _form(request, m.team_id)
-    if not form.is_valid():
+
+    def body() -> str | None:
+        form = _form(request, m.team_id)
+        if not form.is_valid():
+            return None
+        d = form.cleaned_data
+        page = selectors.audit_page(m.team_id, form.filters(), before=d["before"], after=d["after"])
+        return _trail_body(request, form, page)
+
+    # The filter form and a page of events depend on the query and the team's events only
+    # (no token: the form is a GET): cached under the team's data version, which every event
+    # of the team replaces (aigsec/core/teamcache.py).
+    params = sorted((k, request.GET.getlist(k)) for k in request.GET)
+    html = teamcache.cached_for_teams("audit_trail", [m.team_id], params, body)
+    if html is None:
         # No events rather than unfiltered ones: an investigator must not mistake them.
-        return _trail_page(request, form, None, status=400)
-    d = form.cleaned_data
-    page = selectors.audit_page(m.team_id, form.filters(), before=d["before"], after=d["after"])
-    return _trail_page(request, form, page)
+        form = _form(request, m.team_id)
+        form.is_valid()
+        return _trail_page(request, _trail_body(request, form, None), status=400)
+    return _trail_page(request, html)
 
 
 @login_required
@@ -70,7 +85,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404("No such export format.")
     form = _form(request, m.team_id)
     if not form.is_valid():
-        return _trail_page(request, form, None, status=400)
+        return _trail_page(request, _trail_body(request, form, None), status=400)
     up_to = services.audit_export_start(
         actor=request.user, team_id=m.team_id, fmt=fmt, filters=form.filter_data()
     )
