@@ -358,15 +358,23 @@ def table(results: dict[str, Any], meta: dict[str, Any]) -> str:
     lines = [
         f"Scale **{results['scale']}**, {meta['date']}, {meta['machine']}.",
         "",
-        "| page | p50 ms | p95 ms | req/s | errors | p50 / floor | queries (tiny / bench) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| page | p50 ms | p95 ms | req/s | errors | p50 / floor | queries (tiny / bench) "
+        "| first visit (tiny / bench) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+    # Queries of a first visit with the caches empty (the counts above are of the next one).
+    cold = {
+        (size, name): q.get("queries_cold")
+        for size, by_page in meta.get("queries_detail", {}).items()
+        for name, q in by_page.items()
+    }
     rows = [(name, p) for name, p in results["pages"].items()]
     rows += [(f"{name} (extra)", p) for name, p in meta.get("extra_pages", {}).items()]
     for name, p in rows:
         lines.append(
             f"| {name} | {p['p50_ms']} | {p['p95_ms']} | {p['rps']} | {p['errors']} | "
-            f"{p['ratio_to_floor']} | {p['queries_small']} / {p['queries_large']} |"
+            f"{p['ratio_to_floor']} | {p['queries_small']} / {p['queries_large']} | "
+            f"{cold.get(('tiny', name))} / {cold.get(('large', name))} |"
         )
     r, u, a = results["report"], results["upload"], results["audit_verify"]
     lines += [

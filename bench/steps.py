@@ -161,7 +161,15 @@ def step_prepare(scale_name: str, out: Path) -> dict[str, Any]:
 
 
 def step_queries(scale_name: str, out: Path) -> dict[str, Any]:
-    """Queries of the second request of each page (the first may warm a per-process cache)."""
+    """Queries of the second request of each page (what a page costs while nothing changed:
+    the first warms the per-process framework cache and the team cache), and of the first one
+    with both caches empty (`cold`: the first visit after a change)."""
+    from django.core.cache import cache
+
+    from assessments.selectors import framework_structure
+
+    cache.clear()  # the bench's own cache (bench/env.py): nothing left from an earlier run
+    framework_structure.cache_clear()
     info = _seed_info(out.parent)
     clients: dict[str, Client] = {"none": Client()}
     for persona in ("risk_owner", "auditor", "manager"):
@@ -172,12 +180,17 @@ def step_queries(scale_name: str, out: Path) -> dict[str, Any]:
     for name, (persona, path) in pages(info).items():
         c = clients[persona]
         headers = HX if name in EXTRA_PAGES else {}
-        first = c.get(path, headers=headers)
+        with CaptureQueriesContext(connection) as cold:
+            first = c.get(path, headers=headers)
         with CaptureQueriesContext(connection) as ctx:
             second = c.get(path, headers=headers)
         if first.status_code != 200 or second.status_code != 200:
             raise SystemExit(f"{name} {path}: HTTP {second.status_code}")
-        counts[name] = {"queries": len(ctx.captured_queries), "bytes": len(second.content)}
+        counts[name] = {
+            "queries": len(ctx.captured_queries),
+            "queries_cold": len(cold.captured_queries),
+            "bytes": len(second.content),
+        }
         if os.environ.get("BENCH_SHOW_QUERIES"):
             for q in ctx.captured_queries:
                 _log(f"{name}: {q['sql'][:300]}")
