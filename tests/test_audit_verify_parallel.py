@@ -154,6 +154,17 @@ def test_segment_check_rejects_wrong_types_instead_of_guessing():
     assert not verify_segment([(1, at, "7", "a", None, None, "{}", prev, digest)], 1, 1).ok
 
 
+@pytest.mark.parametrize("text", [" {}", "{} ", "{}x", "{", ""])
+def test_segment_check_takes_only_a_whole_json_text(text):
+    # json.loads would refuse or accept some of these; the check proves nothing on any of them
+    # and leaves the verdict to the walk.
+    at, prev = "2026-11-23T09:41:07.123456Z", GENESIS_HASH
+    body = {"seq": 1, "at": at, "actor": None, "action": "a", "team": None, "target": None}
+    digest = event_hash(prev, {**body, "data": {}})
+    assert verify_segment([(1, at, None, "a", None, None, "{}", prev, digest)], 1, 1).ok
+    assert not verify_segment([(1, at, None, "a", None, None, text, prev, digest)], 1, 1).ok
+
+
 def test_segment_check_needs_every_seq_of_its_range():
     assert not verify_segment([], 1, 3).ok
 
