@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import json.decoder
+import json.encoder
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +49,9 @@ class VerifyResult:
     head_hash: str
     bad_seq: int | None = None
     reason: str = ""
+    # How many processes read the chain (audit_verify_db); not part of the result's meaning,
+    # so two results are equal whatever path produced them.
+    workers: int = field(default=1, compare=False)
 
 
 def verify_events(
@@ -93,6 +98,98 @@ def verify_events(
             f"seq {checkpoint[0]} (events removed from the tail)",
         )
     return VerifyResult(True, count, expected_seq - 1, prev)
+
+
+# --- The database's fast path ---------------------------------------------------------------
+#
+# verify_events spends most of its time on Python bookkeeping around the hash: a dict per event,
+# a body dict of seven keys sorted by the encoder, an encoder set up for each call. The database
+# verifier (selectors.audit_verify_db) instead walks rows of fixed column types straight from
+# PostgreSQL and writes the seven-key body itself, in the canonical key order; only `data`, the
+# one free-form field, goes through the JSON encoder. It decides nothing on its own: a segment
+# that does not verify is only "not proven", and the caller then runs verify_events, whose
+# answer (bad seq, reason) is the one reported. It can therefore never fail a good chain, and it
+# passes a bad one only if the body it writes differs from canonical_json(body) while hashing
+# to the stored hash; tests/test_audit_verify_parallel.py holds the two equal on awkward values.
+
+# The C encoder behind _CANONICAL.encode, made once (JSONEncoder.iterencode makes it on every
+# call, half the cost of encoding a small object). Same arguments as iterencode passes, but no
+# circular-reference markers: what json.loads returns cannot contain a cycle.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _data_chunks = _c_make_encoder(
+        None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+
+    def _canonical_data(obj: Any) -> str:
+        return "".join(_data_chunks(obj, 0))
+
+else:  # a Python built without the _json accelerator
+    _canonical_data = canonical_json
+
+# json.loads is decode(), which also matches a whitespace regex before and after the value (two
+# regex calls per event, a fifth of the time of this loop); jsonb's text has no such whitespace.
+# The scanner alone reads the one JSON value at the start; a text with anything around it
+# (whitespace included) raises or stops short of the end, and the segment is then not proven.
+_scan_json = json.decoder.JSONDecoder().scan_once
+_json_str = json.encoder.encode_basestring  # what the encoder writes a str as (no ASCII escaping)
+
+# One row of the database verifier: seq, at (formatted as format_at does), actor, action, team,
+# target, data (JSON text), prev_hash, hash, with the column types of audit_event.
+Row = tuple[int, str, int | None, str, int | None, str | None, str, str, str]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What verify_segment proved about the events lo..hi: all of them are there, in order,
+    each one's prev_hash is the hash of the one before it inside the segment, and each hash
+    recomputes. The links to the neighbouring segments are the caller's to check."""
+
+    lo: int
+    hi: int
+    ok: bool
+    first_prev_hash: str = ""
+    last_hash: str = ""
+    checkpoint_hash: str | None = None  # the stored hash at checkpoint_seq, if inside lo..hi
+
+
+def verify_segment(
+    rows: Iterable[Row], lo: int, hi: int, checkpoint_seq: int | None = None
+) -> Segment:
+    """Check the rows of seq lo..hi (in seq order) as verify_events would, from their first
+    event's own prev_hash. ok is False at the first doubt, without saying why."""
+    sha256, scan, data_json, as_str = hashlib.sha256, _scan_json, _canonical_data, _json_str
+    expected, prev, first_prev, cp_hash = lo, "", "", None
+    try:
+        for seq, at, actor, action, team, target, data, prev_hash, digest in rows:
+            if seq != expected:
+                return Segment(lo, hi, False)
+            if seq == lo:
+                first_prev = prev = prev_hash
+            elif prev_hash != prev:
+                return Segment(lo, hi, False)
+            obj, end = scan(data, 0)
+            if end != len(data):
+                return Segment(lo, hi, False)
+            # canonical_json of the body: keys sorted (action, actor, at, data, seq, target,
+            # team), no spaces; an int is written as its decimal digits, a missing value as null.
+            payload = (
+                f'{prev}\n{{"action":{as_str(action)},'
+                f'"actor":{"null" if actor is None else int.__repr__(actor)},'
+                f'"at":{as_str(at)},"data":{data_json(obj)},"seq":{int.__repr__(seq)},'
+                f'"target":{"null" if target is None else as_str(target)},'
+                f'"team":{"null" if team is None else int.__repr__(team)}}}'
+            )
+            if sha256(payload.encode()).hexdigest() != digest:
+                return Segment(lo, hi, False)
+            if seq == checkpoint_seq:
+                cp_hash = digest
+            prev, expected = digest, seq + 1
+    except (ValueError, StopIteration, TypeError, RecursionError):
+        return Segment(lo, hi, False)
+    if expected != hi + 1:  # empty, or stops short of hi
+        return Segment(lo, hi, False)
+    return Segment(lo, hi, True, first_prev, prev, cp_hash)
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
