@@ -265,3 +265,24 @@ def test_chain_head_survives_a_flush():
     # head row that every append locks.
     call_command("flush", "--noinput")
     assert audit_record("test.after_flush").seq == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_numbers_that_jsonb_rewrites_still_verify():
+    """PostgreSQL keeps JSON numbers as numerics: 1e16 comes back as an integer, -0.0 as 0.0.
+    The event is hashed as stored, so the chain still verifies."""
+    data = {"big": 1e16, "huge": 1.5e300, "neg_zero": -0.0, "tiny": 1e-7, "plain": 3.25}
+    event = audit_record("test.numbers", data=data)
+    event.refresh_from_db()
+    assert event.data["big"] == 10**16 and isinstance(event.data["big"], int)
+    assert event.data["huge"] == 15 * 10**299
+    assert event.data["plain"] == 3.25 and event.data["tiny"] == 1e-7
+    result, _ = audit_verify_db()
+    assert result.ok, result.reason
+
+
+def test_not_a_number_is_refused_before_anything_is_written(db):
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValueError):
+        audit_record("test.nan", data={"x": float("nan")})
+    assert AuditEvent.objects.count() == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,21 @@ from .chain import VerifyResult, checkpoint_mac, event_hash, format_at
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 
+def _as_stored(number: str) -> float | int:
+    """A JSON number as the jsonb column gives it back: PostgreSQL keeps numbers as numerics,
+    so a float written with a positive exponent (1e+16 and above) returns as an integer of
+    all its digits, and -0.0 as 0.0. Hashing the float would make the event unverifiable."""
+    if "e+" in number.lower():
+        return int(Decimal(number))
+    value = float(number)
+    return 0.0 if value == 0 else value
+
+
 def _normalise(data: dict[str, Any] | None) -> dict[str, Any]:
-    # Round-trip through JSON so the hashed value is exactly what the JSON column returns.
-    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+    # Round-trip through JSON so the hashed value is exactly what the JSON column returns
+    # (NaN and infinities are not JSON: refused here rather than by the database).
+    text = json.dumps(data or {}, cls=DjangoJSONEncoder, allow_nan=False)
+    return json.loads(text, parse_float=_as_stored)
 
 
 def audit_record(
