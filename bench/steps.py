@@ -190,11 +190,29 @@ def step_queries(scale_name: str, out: Path) -> dict[str, Any]:
             "queries": len(ctx.captured_queries),
             "queries_cold": len(cold.captured_queries),
             "bytes": len(second.content),
+            **_one_client_ms(c, path, headers),
         }
         if os.environ.get("BENCH_SHOW_QUERIES"):
             for q in ctx.captured_queries:
                 _log(f"{name}: {q['sql'][:300]}")
     return counts
+
+
+def _one_client_ms(c: Client, path: str, headers: dict[str, str], n: int = 7) -> dict[str, float]:
+    """One request at a time, in-process: the median of `n` with the caches emptied before
+    each (`ms_cold`: the first visit after a change, which the load above never sees) and of
+    `n` with them warm (`ms_warm`)."""
+    from statistics import median
+
+    from django.core.cache import cache
+
+    cold, warm = [], []
+    for _ in range(n):
+        cache.clear()
+        cold.append(_timed(lambda: c.get(path, headers=headers))[0])
+    for _ in range(n):
+        warm.append(_timed(lambda: c.get(path, headers=headers))[0])
+    return {"ms_cold": round(median(cold) * 1000, 1), "ms_warm": round(median(warm) * 1000, 1)}
 
 
 def _timed(fn, *args) -> tuple[float, Any]:
