@@ -237,6 +237,11 @@ def response_save(
         label = ResponseStatus(status).label.lower()
         raise ValidationError({"justification": f"A justification is required for “{label}”."})
     with transaction.atomic():
+        # Locks in the order every writer takes them: the assessment, then its responses, then
+        # (in audit_record) the chain head. The first answer of a draft moves the assessment to
+        # "in progress": locking it only then, after the chain head, deadlocked with a report
+        # request (assessment, then head) in the scale-out check.
+        Assessment.objects.select_for_update().filter(pk=response.assessment_id).exists()
         current = (
             Response.objects.select_for_update(of=("self",))
             .select_related("assessment", "control")
