@@ -22,9 +22,6 @@ def workers_count(value: str) -> int:
 
 class Command(BaseCommand):
     help = "Verify the audit trail hash chain (in the database, or an export with --file)."
-    # A read-only check an operator or a schedule runs often: Django's system checks took ~1.4 s
-    # of each run (docs/benchmarks.md) and have nothing to say about the chain.
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("--file", help="Verify a JSON-lines export instead of the database.")
