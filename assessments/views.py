@@ -30,7 +30,7 @@ from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_by_response,
     evidence_counts,
-    evidence_freshness_cached,
+    evidence_freshness_by_assessment,
     only_expired,
     recent_integrity_incidents,
 )
@@ -64,8 +64,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     def cards() -> str:
         rows = selectors.dashboard_rows(m.team_id)
-        team_of = {r.assessment.pk: m.team_id for r in rows if r.assessment}
-        fresh = evidence_freshness_cached(team_of)
+        fresh = evidence_freshness_by_assessment([r.assessment.pk for r in rows if r.assessment])
         for row in rows:
             row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
             row.evidence = fresh.get(row.assessment.pk) if row.assessment else None

@@ -35,7 +35,6 @@ from django.db.models.functions import Cast
 
 from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
-from aigsec.core import teamcache
 from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
 from aigsec.core.paging import Paged, page_window
 from assessments.models import Assessment, Response, ResponseStatus
@@ -344,21 +343,11 @@ def review_queue_page(
         .order_by(),
         all=True,
     )
-
-    def count_and_page() -> tuple[int, int, int, list[tuple[Any, ...]]]:
-        # Two counts, not one over a UNION: PostgreSQL plans a parallel append for the UNION
-        # of two cheap scans, whose workers cost more to start than the whole count
-        # (docs/benchmarks.md).
-        total = sum(qs.order_by().count() for qs in counted)
-        number, pages, start = page_window(total, page, size)
-        ordered = union.order_by("grp", "a", "o", "-id")
-        return total, number, pages, list(ordered[start : start + size]) if total else []
-
-    # The counts and the page's keys change only with the teams' data: cached under their
-    # versions (aigsec/core/teamcache.py); the rows themselves are read below, every time.
-    total, number, pages, keys_page = teamcache.cached_for_teams(
-        "queue", teams, (assessment_id, guideline_ref, decision, page, size), count_and_page
-    )
+    # Two counts, not one over a UNION: PostgreSQL plans a parallel append for the UNION of
+    # two cheap scans, whose workers cost more to start than the whole count (docs/benchmarks.md).
+    total = sum(qs.order_by().count() for qs in counted)
+    number, pages, start = page_window(total, page, size)
+    keys_page = list(union.order_by("grp", "a", "o", "-id")[start : start + size]) if total else []
     response_ids = [pk for kind, pk, *_ in keys_page if kind == "response"]
     item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]
     by_response = (
@@ -381,10 +370,6 @@ def review_queue_page(
     )
     rows: list[QueueRow] = []
     for kind, pk, *_ in keys_page:
-        # A target gone since the keys were cached (only an unaudited delete can do that, the
-        # cache's version changes with every audited one) is left out, not an error.
-        if pk not in (by_response if kind == "response" else by_item):
-            continue
         if kind == "response":
             r = by_response[pk]
             rows.append(

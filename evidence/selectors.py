@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from aigsec.core import teamcache
 from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Response
 
@@ -216,12 +214,6 @@ def evidence_freshness_by_assessment(assessment_ids: list[int]) -> dict[int, dic
             "expiring": row["expiring"],
         }
     return out
-
-
-def evidence_freshness_cached(team_of: Mapping[int, int]) -> dict[int, dict[str, int]]:
-    """evidence_freshness_by_assessment for {assessment id: its team id}, from the cache under
-    each team's data version (aigsec/core/teamcache.py)."""
-    return teamcache.cached_per_object("freshness", team_of, evidence_freshness_by_assessment)
 
 
 def recent_integrity_incidents(team_id: int, limit: int = 5) -> list[Any]:

@@ -42,6 +42,7 @@ def _filters(request: HttpRequest) -> dict:
 def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     f = _filters(request)
     wanted, here = page_param(request), request.get_full_path()
+    teams = reviews.teams_with_perm(request.user, Perm.REVIEW)
 
     def build() -> tuple[reviews.QueuePage, str]:
         queue = reviews.review_queue_page(request.user, **f, page=wanted)
@@ -54,7 +55,7 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
     # (aigsec/core/teamcache.py: every answer, upload and review is audited in its team).
     queue, rows_html = teamcache.cached_for_teams(
         "review_queue",
-        reviews.teams_with_perm(request.user, Perm.REVIEW),
+        teams,
         (sorted(f.items()), wanted, here),
         build,
     )
@@ -63,7 +64,7 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
     token = escape(get_token(request))
     rows_html = mark_safe(rows_html.replace(CSRF_PLACEHOLDER, token))  # noqa: S308 # nosec
     assessments = (
-        Assessment.objects.filter(team_id__in=reviews.teams_with_perm(request.user, Perm.REVIEW))
+        Assessment.objects.filter(team_id__in=teams)
         .select_related("ai_system")
         .order_by("ai_system__name", "-id")
     )
