@@ -56,25 +56,21 @@ def _trail_page(request: HttpRequest, body: str, status: int = 200) -> HttpRespo
 def audit_trail(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request, Perm.AUDIT)
 
-    def body() -> str | None:
+    def body() -> tuple[int, str]:
         form = _form(request, m.team_id)
         if not form.is_valid():
-            return None
+            # No events rather than unfiltered ones: an investigator must not mistake them.
+            return 400, _trail_body(request, form, None)
         d = form.cleaned_data
         page = selectors.audit_page(m.team_id, form.filters(), before=d["before"], after=d["after"])
-        return _trail_body(request, form, page)
+        return 200, _trail_body(request, form, page)
 
     # The filter form and a page of events depend on the query and the team's events only
     # (no token: the form is a GET): cached under the team's data version, which every event
     # of the team replaces (aigsec/core/teamcache.py).
     params = sorted((k, request.GET.getlist(k)) for k in request.GET)
-    html = teamcache.cached_for_teams("audit_trail", [m.team_id], params, body)
-    if html is None:
-        # No events rather than unfiltered ones: an investigator must not mistake them.
-        form = _form(request, m.team_id)
-        form.is_valid()
-        return _trail_page(request, _trail_body(request, form, None), status=400)
-    return _trail_page(request, html)
+    status, html = teamcache.cached_for_teams("audit_trail", [m.team_id], params, body)
+    return _trail_page(request, html, status=status)
 
 
 @login_required
