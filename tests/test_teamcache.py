@@ -19,6 +19,17 @@ from tests.factories_assessments import make_assessment, make_framework_version
 pytestmark = pytest.mark.django_db
 
 
+def _answer(personas, r, status: str, justification: str):
+    """The risk owner saves an answer through the service (which audits it in the team)."""
+    return services.response_save(
+        response=r,
+        expected_version=r.version,
+        actor=personas.risk_owner,
+        status=status,
+        justification=justification,
+    )
+
+
 def _compute_counter():
     calls: list[list[int]] = []
 
@@ -107,13 +118,7 @@ def test_scores_on_pages_follow_an_answer_at_once(personas):
     with CaptureQueriesContext(connection) as cold:
         c.get(url)
     r = a.responses.order_by("control__order").first()
-    services.response_save(
-        response=r,
-        expected_version=r.version,
-        actor=personas.risk_owner,
-        status="full",
-        justification="done",
-    )
+    _answer(personas, r, "full", "done")
     assert "Self-assessed 12.5" in c.get(url).content.decode()
     with CaptureQueriesContext(connection) as warm:
         assert "Self-assessed 12.5" in c.get(url).content.decode()
@@ -141,13 +146,7 @@ def test_questionnaire_summaries_follow_every_kind_of_change(personas):
         return html[start : html.index("</article>", start)]
 
     assert "Not started" in summary() and "0 evidence" in summary()
-    r = services.response_save(
-        response=r,
-        expected_version=r.version,
-        actor=personas.risk_owner,
-        status="full",
-        justification="done",
-    )
+    r = _answer(personas, r, "full", "done")
     assert "Fully implemented" in summary() and "Review pending" in summary()
     evidence_create(
         team=personas.team,
@@ -181,13 +180,7 @@ def test_my_work_follows_assignments_and_answers(personas):
     assert first.control.ref in html and second.control.ref not in html
     assert "Not started" in html
     first.refresh_from_db()
-    services.response_save(
-        response=first,
-        expected_version=first.version,
-        actor=personas.risk_owner,
-        status="partial",
-        justification="half",
-    )
+    _answer(personas, first, "partial", "half")
     assert "Partially implemented" in c.get(reverse("my_work")).content.decode()
     # Another user's page is their own, whatever is cached for this one.
     other = personas.client(personas.auditor)
@@ -236,13 +229,7 @@ def test_cached_review_forms_carry_each_visitors_own_csrf_token(personas):
     a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
     first, second = a.responses.order_by("control__order")
     for r in (first, second):
-        services.response_save(
-            response=r,
-            expected_version=r.version,
-            actor=personas.risk_owner,
-            status="full",
-            justification="done",
-        )
+        _answer(personas, r, "full", "done")
     browsers = []
     for _ in range(2):  # the same auditor in two browsers: two CSRF secrets
         c = Client(enforce_csrf_checks=True)
