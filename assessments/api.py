@@ -34,6 +34,7 @@ from aigsec.core.access import (
     teams_with_perm,
 )
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.downloads import attachment, base_url
 
 from . import exports, services
 from .models import (
@@ -63,7 +64,6 @@ from .serializers import (
     ResponseSerializer,
     ResponseUpdateSerializer,
 )
-from .views_exports import base_url, export_queryset, export_response
 
 DEFAULT_FRAMEWORK_SLUG = "ncsc-cisa-secure-ai-2023"
 MAX_ID = 2**63 - 1  # bigint
@@ -465,7 +465,7 @@ class AssessmentViewSet(
         """Download the assessment (answers, owners, reviews, evidence hashes) as a file."""
         # Queries: assessment with team, AI system and framework (door), memberships (door),
         # the five of exports.export_data, the audit append.
-        assessment = get_for_user(request.user, export_queryset(), pk, Perm.VIEW)
+        assessment = get_for_user(request.user, exports.export_queryset(), pk, Perm.VIEW)
         fmt = request.query_params.get("format", "")
         if not fmt:
             raise ValidationError({"format": [f"Required: one of {', '.join(exports.FORMATS)}."]})
@@ -475,7 +475,9 @@ class AssessmentViewSet(
             )
         except exports.UnknownFormat as exc:
             raise ValidationError({"format": [str(exc)]}) from None
-        return export_response(export)
+        return attachment(
+            export.content, filename=export.filename, content_type=export.content_type
+        )
 
     @extend_schema(
         parameters=[

@@ -14,10 +14,10 @@ import hashlib
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
@@ -26,95 +26,26 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from aigsec.accounts.models import User
 from aigsec.audit.services import audit_record
-from evidence.models import EvidenceRevision, ReviewDecision
+from evidence.models import EvidenceRevision
 from evidence.reviews import (
-    PENDING,
     CurrentDecision,
     current_decisions_for_evidence,
     current_decisions_for_responses,
 )
 from evidence.selectors import evidence_by_response
 
-from .models import Assessment, Response, ResponseStatus
-
-# --- Data ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class EvidenceRow:
-    item_id: int
-    title: str
-    kind: str  # file | link | note
-    description: str
-    url: str
-    note: str
-    revision: int | None  # files only: the current (latest) revision
-    sha256: str
-    size: int | None
-    media_type: str
-    uploaded_at: dt.datetime | None
-    created_at: dt.datetime
-    collected: dt.date
-    valid_until: dt.date | None
-    decision: str  # ReviewDecision value or "pending"
-    control_refs: list[str] = field(default_factory=list)
-
-    @property
-    def decision_label(self) -> str:
-        return decision_label(self.decision)
-
-
-@dataclass
-class ResponseRow:
-    response_id: int
-    control_ref: str
-    control_title: str
-    pillar_ref: str
-    pillar_title: str
-    guideline_ref: str
-    guideline_title: str
-    status: str
-    justification: str
-    owner_email: str
-    due_date: dt.date | None
-    updated_at: dt.datetime
-    decision: str  # ReviewDecision value or "pending"
-    reviewer_email: str
-    review_comment: str
-    evidence: list[EvidenceRow]
-
-    @property
-    def status_label(self) -> str:
-        return ResponseStatus(self.status).label
-
-    @property
-    def decision_label(self) -> str:
-        return decision_label(self.decision)
-
-
-@dataclass
-class ExportData:
-    assessment: Assessment
-    responses: list[ResponseRow]
-    evidence: list[EvidenceRow]  # each linked item once, by title
-
-    @property
-    def last_modified(self) -> dt.datetime:
-        """The newest change the export shows (review dates are not loaded): the same content
-        gives the same timestamp, so a re-export of an unchanged assessment is identical."""
-        a = self.assessment
-        stamps = [a.created_at, a.finalised_at]
-        stamps += [r.updated_at for r in self.responses]
-        stamps += [e.created_at for e in self.evidence] + [e.uploaded_at for e in self.evidence]
-        return max(s for s in stamps if s is not None)
-
-
-def decision_label(value: str) -> str:
-    return "Pending" if value == PENDING else ReviewDecision(value).label
+from .export_rows import EvidenceRow, ExportData, ResponseRow
+from .models import Assessment, Response
 
 
 def _email(user: User | None) -> str:
     return user.email if user is not None else ""
+
+
+def export_queryset() -> QuerySet[Assessment]:
+    """The assessments to fetch through the door for an export: the writers read the team
+    (file name, OSCAL party), AI system and framework version."""
+    return Assessment.objects.select_related("team", "ai_system", "framework_version__framework")
 
 
 def export_data(assessment: Assessment) -> ExportData:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from .exports import EvidenceRow, ExportData, ResponseRow
+from .export_rows import EvidenceRow, ExportData, ResponseRow
 from .frameworks import AIGSEC_NS, OSCAL_VERSION, _oscal_id, _prop
 from .models import ResponseStatus
 

@@ -13,7 +13,7 @@ from drf_spectacular.plumbing import ResolvedComponent, build_choice_field
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import selectors
+from . import scoring
 from .models import (
     AISystem,
     Assessment,
@@ -266,7 +266,7 @@ class AssessmentDetailSerializer(AssessmentSerializer):
 
     @extend_schema_field(AssessmentScoresSerializer)
     def get_scores(self, obj: Assessment) -> dict[str, Any]:
-        return selectors.assessment_scores(obj).as_api()
+        return scoring.assessment_scores(obj).as_api()
 
 
 class AssessmentCreateSerializer(serializers.Serializer):

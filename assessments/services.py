@@ -13,6 +13,7 @@ from django.utils import timezone
 from aigsec.accounts.models import Membership, Role, Team, User
 from aigsec.audit.services import audit_record
 
+from .errors import AssessmentLocked, ResponseConflict
 from .models import (
     JUSTIFICATION_REQUIRED,
     AISystem,
@@ -42,28 +43,6 @@ TRANSITIONS: dict[str, set[str]] = {
     AssessmentStatus.IN_REVIEW: {AssessmentStatus.FINAL, AssessmentStatus.IN_PROGRESS},
     AssessmentStatus.FINAL: set(),
 }
-
-
-class AssessmentLocked(Exception):
-    """The assessment is final: answers, owners and links can no longer change."""
-
-    def __init__(self, assessment: Assessment):
-        super().__init__(
-            f"Assessment “{assessment.title}” is final and locked; start a new assessment "
-            "from it to make changes."
-        )
-        self.assessment = assessment
-
-
-class ResponseConflict(Exception):
-    """Someone else saved the response since the caller read it."""
-
-    def __init__(self, current: Response):
-        super().__init__(
-            f"This answer was changed by someone else (now version {current.version}). "
-            "Review their answer and save again if yours should replace it."
-        )
-        self.current = current
 
 
 def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from evidence.selectors import (
     recent_integrity_incidents,
 )
 
-from . import selectors, services
+from . import scoring, selectors, services
 from .charts import pillar_chart
 from .forms import AISystemForm, AssessmentCreateForm, AssignForm, ResponseForm, owners_for_team
 from .models import (
@@ -135,7 +135,7 @@ def ai_system_create_view(request: HttpRequest) -> HttpResponse:
 def ai_system_detail(request: HttpRequest, pk: int) -> HttpResponse:
     system = get_for_user(request.user, AISystem.objects.select_related("team"), pk)
     assessments = list(system.assessments.select_related("framework_version__framework"))
-    scores = selectors.scores_for_assessments(assessments)
+    scores = scoring.scores_for_assessments(assessments)
     for a in assessments:
         a.scores = scores[a.pk]
     return render(
@@ -219,7 +219,7 @@ def _assessment_qs():
 @require_GET
 def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
-    scores = selectors.assessment_scores(a)
+    scores = scoring.assessment_scores(a)
     others = a.ai_system.assessments.exclude(pk=a.pk).only("pk", "title", "created_at")
     return render(
         request,
@@ -381,7 +381,7 @@ def _summaries_html(a: Assessment, pillar: Pillar) -> dict[int, str]:
 @require_GET
 def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
-    pillars, guidelines_all = selectors.framework_structure(a.framework_version_id)
+    pillars, guidelines_all = scoring.framework_structure(a.framework_version_id)
     pillar = next((p for p in pillars if p.ref == pillar_ref), None)
     if pillar is None:
         raise Http404("No such pillar in this framework.")
@@ -406,7 +406,7 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "pillar": pillar,
             "pillars": pillars,
             "sections": sections,
-            "scores": selectors.assessment_scores(a),
+            "scores": scoring.assessment_scores(a),
             "owners": owners,
             "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
             "all_open": opened is None,
@@ -496,7 +496,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     ctx["item"] = ctx
     if request.headers.get("HX-Request") and request.method == "POST" and status == 200:
-        ctx["scores"] = selectors.assessment_scores(r.assessment)
+        ctx["scores"] = scoring.assessment_scores(r.assessment)
         ctx["oob"] = True
     return render(request, "assessments/_response.html", ctx, status=status)
 

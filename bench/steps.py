@@ -166,7 +166,7 @@ def step_queries(scale_name: str, out: Path) -> dict[str, Any]:
     with both caches empty (`cold`: the first visit after a change)."""
     from django.core.cache import cache
 
-    from assessments.selectors import framework_structure
+    from assessments.scoring import framework_structure
 
     cache.clear()  # the bench's own cache (bench/env.py): nothing left from an earlier run
     framework_structure.cache_clear()

@@ -26,10 +26,11 @@ from aigsec.core.access import Perm, get_for_user, get_membership_for_user, scop
 from aigsec.core.api import Conflict, id_param
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.ratelimit import UploadRateThrottle
+from assessments.errors import AssessmentLocked
 from assessments.models import Response
-from assessments.services import AssessmentLocked
 
 from . import services
+from .downloads import revision_download
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
 from .selectors import Freshness, annotate_freshness, filter_freshness
 from .serializers import (
@@ -45,7 +46,6 @@ from .upload import (
     install_upload_handler,
     too_large_message,
 )
-from .views import download_response
 
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
@@ -217,10 +217,9 @@ class EvidenceViewSet(viewsets.GenericViewSet):
         if rev is None:
             raise Http404("No such revision.")
         try:
-            verified = services.evidence_open_verified(revision=rev, actor=request.user)
+            return revision_download(rev, request.user)
         except IntegrityFailure as exc:
             raise Conflict(str(exc)) from exc
-        return download_response(rev, verified)
 
     def _link_target(self, request: Request) -> tuple[EvidenceItem, Response]:
         item = self._fetch(Perm.ANSWER)

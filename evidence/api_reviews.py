@@ -13,8 +13,8 @@ from rest_framework.response import Response as APIResponse
 
 from aigsec.core.access import Perm, get_for_user
 from aigsec.core.api import Conflict, id_param
+from assessments.errors import AssessmentLocked
 from assessments.models import Response
-from assessments.services import AssessmentLocked
 
 from . import reviews
 from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND

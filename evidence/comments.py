@@ -16,8 +16,8 @@ from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, record_denial, role_allows, role_in_team
 from aigsec.core.paging import subquery_count
+from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, Response
-from assessments.services import AssessmentLocked
 
 from .models import ResponseComment
 

@@ -37,8 +37,8 @@ from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
 from aigsec.core.paging import Paged, page_window
+from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, Response, ResponseStatus
-from assessments.services import AssessmentLocked
 
 from .models import EvidenceItem, EvidenceRevision, Review, ReviewDecision
 

@@ -23,8 +23,8 @@ from django.utils import timezone
 from aigsec.accounts.models import Membership, Team, User
 from aigsec.audit.services import audit_record
 from aigsec.core.integrity import Incident, VerifiedFile, open_verified, sha256_of
+from assessments.errors import AssessmentLocked
 from assessments.models import Response
-from assessments.services import AssessmentLocked
 
 from .models import EvidenceItem, EvidenceKind, EvidenceLink, EvidenceRevision
 from .upload import Inspected, inspect_upload

@@ -8,13 +8,11 @@ Access is checked in the outer view, before the body is read.
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
-from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -31,10 +29,11 @@ from aigsec.core.feedback import add_form_errors
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.paging import page_param
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
+from assessments.errors import AssessmentLocked
 from assessments.models import Response
-from assessments.services import AssessmentLocked
 
 from . import selectors, services
+from .downloads import revision_download
 from .forms import EvidenceForm, LinkForm, RevisionForm, WithdrawForm
 from .models import EvidenceItem, EvidenceKind, EvidenceRevision
 from .upload import HashingUploadHandler, install_upload_handler, too_large_message
@@ -177,31 +176,6 @@ def evidence_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "evidence/detail.html", _detail_context(request, item))
 
 
-def ascii_fallback(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    plain = "".join(c if c.isalnum() or c in "._- " else "_" for c in plain).strip(" ._")
-    return plain or "file"
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: a quoted ASCII fallback and the exact UTF-8 name in filename*."""
-    return (
-        f"attachment; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-
-
-def download_response(revision: EvidenceRevision, chunks) -> StreamingHttpResponse:
-    """The one way evidence bytes leave the app (HTML and API): an inert attachment."""
-    resp = StreamingHttpResponse(chunks, content_type=revision.content_type)
-    resp["Content-Length"] = str(revision.size)
-    resp["Content-Disposition"] = content_disposition(revision.original_name)
-    resp["X-Content-Type-Options"] = "nosniff"
-    resp["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    resp["Cache-Control"] = "no-store"
-    resp._csp_exempt = True  # django-csp must not replace the sandbox policy
-    return resp
-
-
 @login_required
 @require_GET
 def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
@@ -217,12 +191,11 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     if revision is None:
         raise Http404("No such revision.")
     try:
-        verified = services.evidence_open_verified(revision=revision, actor=request.user)
+        return revision_download(revision, request.user)
     except IntegrityFailure as exc:
         return render(
             request, "evidence/integrity.html", {"item": item, "message": str(exc)}, status=409
         )
-    return download_response(revision, verified)
 
 
 @login_required

@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from aigsec.core.access import Perm, get_for_user
+from assessments.errors import AssessmentLocked
 from assessments.models import Response, questionnaire_url
-from assessments.services import AssessmentLocked
 
 from .comments import comment_add, comments_for_responses, may_comment
 

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
 from aigsec.core.paging import page_param
+from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, Response
-from assessments.services import AssessmentLocked
 
 from . import reviews
 from .models import EvidenceItem, ReviewDecision

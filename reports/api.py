@@ -20,11 +20,11 @@ from aigsec.core.integrity import IntegrityFailure
 from assessments.models import Assessment
 
 from . import services
+from .downloads import report_pdf_download
 from .forms import MAX_VERIFY_BYTES
 from .models import Report, ReportStatus
 from .serializers import ReportSerializer, VerifyRequestSerializer, VerifyResultSerializer
 from .verify import report_verify
-from .views import report_file_response
 
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
@@ -102,7 +102,7 @@ class ReportViewSet(viewsets.GenericViewSet):
         if report.status != ReportStatus.SIGNED:
             raise Conflict(f"The report is {report.get_status_display().lower()}; no file yet.")
         try:
-            resp = report_file_response(report, actor=request.user)
+            resp = report_pdf_download(report, actor=request.user)
         except IntegrityFailure as exc:
             raise Conflict(str(exc)) from exc
         services.report_record_download(report=report, actor=request.user, via="api")

@@ -12,7 +12,8 @@ from django.utils import timezone
 from aigsec.audit.models import AuditChainHead
 from assessments.charts import pillar_chart
 from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus
-from assessments.selectors import assessment_scores, is_overdue
+from assessments.scoring import assessment_scores
+from assessments.selectors import is_overdue
 from evidence.models import EvidenceItem, EvidenceRevision, ReviewDecision
 from evidence.reviews import current_decisions_for_evidence, current_decisions_for_responses
 from evidence.selectors import Freshness, evidence_by_response

@@ -15,41 +15,17 @@ from aigsec.core.access import (
     current_membership_for_user,
     get_for_user,
 )
-from aigsec.core.integrity import Incident, IntegrityFailure, read_verified
+from aigsec.core.integrity import IntegrityFailure
 from assessments.models import Assessment
 
 from . import selectors, services
+from .downloads import report_pdf_download
 from .forms import VerifyForm
 from .models import Report, ReportStatus
 from .signing import is_self_managed
 from .verify import report_verify
 
 PAGE_SIZE = 50
-
-
-def report_file_response(report: Report, actor=None) -> HttpResponse:
-    """The one way report bytes leave the app (HTML and API): checked against the stored
-    SHA-256 first, served as an inert attachment. A missing or changed file is recorded as
-    `report.integrity_failed` and raised as IntegrityFailure (a 409 for the caller)."""
-    incident = Incident(
-        action="report.integrity_failed",
-        team=report.team_id,
-        target=f"report:{report.pk}",
-        data={"report": str(report.uuid), "expected": report.sha256},
-        message="This report file failed its integrity check ({reason}) and is withheld. "
-        "An administrator has to restore it from a backup.",
-    )
-    # A signed PDF is small: read whole, and the bytes hashed are the bytes sent.
-    data = read_verified(
-        report.file.name, report.sha256, incident=incident, actor=actor, storage=report.file.storage
-    )
-    resp = HttpResponse(data, content_type="application/pdf")
-    resp["Content-Disposition"] = f'attachment; filename="{report.filename}"'
-    resp["Content-Length"] = str(len(data))
-    resp["X-Content-Type-Options"] = "nosniff"
-    resp["Cache-Control"] = "no-store"
-    resp["Digest"] = f"sha-256={report.sha256}"
-    return resp
 
 
 def _reports_page(request: HttpRequest, qs, template: str, context: dict) -> HttpResponse:
@@ -125,7 +101,7 @@ def report_download(request: HttpRequest, pk: int) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     try:
-        resp = report_file_response(report, actor=request.user)
+        resp = report_pdf_download(report, actor=request.user)
     except IntegrityFailure as exc:
         return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     services.report_record_download(report=report, actor=request.user, via="web")

@@ -55,7 +55,7 @@ def _signing_dir(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path, _signing_dir):
-    from assessments.selectors import framework_structure
+    from assessments.scoring import framework_structure
 
     framework_structure.cache_clear()  # each test starts cold, whatever ran before it
     settings.REPORT_SIGNING_DIR = _signing_dir

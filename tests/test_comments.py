@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from aigsec.audit.models import AuditEvent
 from assessments import services
+from assessments.errors import AssessmentLocked
 from assessments.models import AssessmentStatus, Response, ResponseStatus
-from assessments.services import AssessmentLocked
 from evidence import reviews
 from evidence.comments import comment_add, comments_for_responses
 from evidence.models import ResponseComment, Review

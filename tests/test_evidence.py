@@ -18,8 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from aigsec.audit.models import AuditEvent
+from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, AssessmentStatus
-from assessments.services import AssessmentLocked
 from evidence import services
 from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
 from evidence.upload import sanitise_filename

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from aigsec.accounts.models import Role
 from aigsec.audit.models import AuditEvent
+from assessments.errors import AssessmentLocked
 from assessments.models import AssessmentStatus, Response, ResponseStatus
-from assessments.services import AssessmentLocked
 from evidence import reviews
 from evidence.models import Review
 from evidence.services import evidence_add_revision, evidence_create

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from assessments import services as assessment_services
 from assessments.models import Assessment, Response, ResponseStatus
-from assessments.selectors import verified_condition
+from assessments.scoring import verified_condition
 from evidence import reviews
 from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision, Review, ReviewDecision
 from evidence.services import (

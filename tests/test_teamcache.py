@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from aigsec.audit.services import audit_record
 from aigsec.core import teamcache
-from assessments import selectors, services
+from assessments import scoring, services
 from tests.factories_assessments import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
@@ -123,7 +123,7 @@ def test_scores_on_pages_follow_an_answer_at_once(personas):
     with CaptureQueriesContext(connection) as warm:
         assert "Self-assessed 12.5" in c.get(url).content.decode()
     assert len(warm.captured_queries) <= len(cold.captured_queries)
-    assert selectors.assessment_scores(a, cached=False).overall == 12.5
+    assert scoring.assessment_scores(a, cached=False).overall == 12.5
 
 
 def test_questionnaire_summaries_follow_every_kind_of_change(personas):

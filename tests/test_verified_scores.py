@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments import selectors, services
+from assessments import scoring, services
 from assessments.models import Assessment, Response
 from evidence.reviews import review_create
 from evidence.services import evidence_create, evidence_withdraw
@@ -70,7 +70,7 @@ def _accept(personas, r: Response) -> None:
 
 
 def _verified(a: Assessment) -> float | None:
-    return selectors.assessment_scores(a).verified_overall
+    return scoring.assessment_scores(a).verified_overall
 
 
 def test_accepted_response_with_accepted_unexpired_evidence_counts(personas, assessment):
@@ -78,7 +78,7 @@ def test_accepted_response_with_accepted_unexpired_evidence_counts(personas, ass
     _evidence(personas, r, valid_until=timezone.localdate())  # expires today: still valid
     assert _verified(assessment) == 0.0  # response not reviewed yet
     _accept(personas, r)
-    scores = selectors.assessment_scores(assessment)
+    scores = scoring.assessment_scores(assessment)
     assert scores.overall == scores.verified_overall == 12.5  # 1 of 8 equal weights
 
 
@@ -87,7 +87,7 @@ def test_only_rejected_evidence_does_not_count(personas, assessment):
     _evidence(personas, r, decision="rejected")
     _evidence(personas, r, decision=None)  # pending evidence does not count either
     _accept(personas, r)
-    assert selectors.assessment_scores(assessment).overall == 12.5
+    assert scoring.assessment_scores(assessment).overall == 12.5
     assert _verified(assessment) == 0.0
 
 
@@ -146,7 +146,7 @@ def test_exact_weighted_example_overall_and_pillar(personas, assessment):
         if verified:
             _evidence(personas, r)
             _accept(personas, r)
-    s = selectors.assessment_scores(assessment)
+    s = scoring.assessment_scores(assessment)
     # Self-assessed: pillar 1 = 3 / 4 = 75.0; overall = 5.667 / 9 = 63.0.
     # Verified: pillar 1 = (2 + ⅔) / 4 = 66.7; pillar 2 = ⅔ / 5 = 13.3;
     # overall = (2 + ⅔ + ⅔) / 9 = 37.0.
@@ -164,7 +164,7 @@ def test_all_not_applicable_verified_is_none(personas):
     r = _answer(personas, a.responses.get(), "not_applicable")
     _evidence(personas, r)
     _accept(personas, r)
-    s = selectors.assessment_scores(a)
+    s = scoring.assessment_scores(a)
     assert s.overall is None and s.verified_overall is None
 
 
@@ -193,7 +193,7 @@ def test_pages_show_self_assessed_and_verified(personas, assessment):
 
 def _scores_queries(assessments: list[Assessment], cached: bool = False) -> int:
     with CaptureQueriesContext(connection) as ctx:
-        selectors.scores_for_assessments(assessments, cached=cached)
+        scoring.scores_for_assessments(assessments, cached=cached)
     return len(ctx.captured_queries)
 
 
@@ -207,7 +207,7 @@ def test_query_count_is_the_same_for_1_and_10_assessments(personas):
             _evidence(personas, r)
             _accept(personas, r)
         many.append(a)
-    selectors.framework_structure.cache_clear()
+    scoring.framework_structure.cache_clear()
     cold = _scores_queries(many[:1])  # tallies (verification included), pillars, guidelines
     one = _scores_queries(many[:1])
     ten = _scores_queries(many)
@@ -215,4 +215,4 @@ def test_query_count_is_the_same_for_1_and_10_assessments(personas):
     # Through the team cache: the first call computes, the next ones read the cache only.
     assert _scores_queries(many, cached=True) == 1
     assert _scores_queries(many, cached=True) == 0
-    assert selectors.scores_for_assessments(many)[many[-1].pk].verified_overall == 25.0
+    assert scoring.scores_for_assessments(many)[many[-1].pk].verified_overall == 25.0

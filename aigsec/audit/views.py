@@ -7,7 +7,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
+from aigsec.core.downloads import attachment
 
 from . import selectors, services
 from .chain import event_hash, format_at
@@ -87,12 +88,9 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     )
     events = selectors.audit_events_for_team(m.team_id, form.filters()).filter(seq__lte=up_to)
     content_type, lines = EXPORTS[fmt]
-    resp = StreamingHttpResponse(lines(events), content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     name = f"audit-{m.team.slug}-{stamp}-to-seq-{up_to}.{fmt}"
-    resp["Content-Disposition"] = f'attachment; filename="{name}"'
-    resp["Cache-Control"] = "no-store"
-    return resp
+    return attachment(lines(events), filename=name, content_type=content_type)
 
 
 def _target_url(target: str | None) -> str:
