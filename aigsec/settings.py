@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "assessments",
     "evidence",
     "reports",
+    "ops",
 ]
 
 MIDDLEWARE = [

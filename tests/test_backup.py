@@ -32,13 +32,13 @@ from psycopg import sql
 
 from aigsec.audit.models import AuditEvent
 from aigsec.audit.services import audit_checkpoint_take
-from aigsec.core.backup import backup_create
 from assessments.models import Response, ResponseStatus
 from assessments.services import response_save
 from evidence.comments import comment_add
 from evidence.models import EvidenceItem, EvidenceRevision
 from evidence.reviews import review_create
 from evidence.services import evidence_add_revision, evidence_create
+from ops.backup import backup_create
 
 from .factories_assessments import make_assessment, make_framework_version
 

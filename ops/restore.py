@@ -1,4 +1,4 @@
-"""Restore a backup made by `aigsec.core.backup` into an empty, migrated instance.
+"""Restore a backup made by `ops.backup` into an empty, migrated instance.
 
 Everything that can be checked is checked before anything is written: the manifest and the
 SHA-256 and size of every file, the schema (same migrations), the audit checkpoint key, an

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aigsec.core.restore import RestoreRefused, restore_run
+from ops.restore import RestoreRefused, restore_run
 
 
 class Command(BaseCommand):
