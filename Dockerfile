@@ -33,6 +33,13 @@ RUN pip install .
 
 COPY --chown=root:root . .
 
+# The release id keys the page cache (aigsec/settings.py, RELEASE): a build argument when the
+# pipeline has one (a git revision), else a digest of this image's code, taken once here.
+ARG AIGSEC_RELEASE=""
+RUN if [ -n "$AIGSEC_RELEASE" ]; then echo "$AIGSEC_RELEASE" > RELEASE; \
+    else find . -path ./var -prune -o \( -name '*.py' -o -name '*.html' \) -print0 | sort -z \
+        | xargs -0 cat | sha256sum | cut -c1-16 > RELEASE; fi
+
 # Static files into the image (not the volume). DEBUG off selects the hashed, compressed
 # storage; the dummy key exists only for this one command and is never in the image's env.
 RUN DJANGO_DEBUG=0 SECRET_KEY=build-time-only-dummy-key-used-for-collectstatic-never-at-runtime \

@@ -89,6 +89,7 @@ sbom: dev-deps $(SBOM_STAMP)
 test: dev-deps services browser security-static
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports --no-cache
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	mkdir -p var/test
 	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) $(BIN)/pytest; \

@@ -128,17 +128,48 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache --------------------------------------------------------------------------------
+# `default` holds counters that must be right (rate limits): its errors propagate. The page
+# cache (`template_fragments`, Django's alias for `{% cache %}`; aigsec/core/teamcache.py) only
+# saves work: its backend turns errors into misses, so pages compute from the database when it
+# is down. Its keys carry the release, so a new release never reads the old one's markup: set
+# AIGSEC_RELEASE, else the RELEASE file the Docker build writes (a build argument or a digest
+# of the image's code), else the package version. Every process of one release shares the keys
+# (a worker's write is seen by the web processes), so a developer who edits templates with
+# Redis behind clears it.
+RELEASE = env.str("AIGSEC_RELEASE", default="")
+if not RELEASE and (BASE_DIR / "RELEASE").is_file():
+    RELEASE = (BASE_DIR / "RELEASE").read_text().strip()
+if not RELEASE:
+    from importlib import metadata
+
+    try:
+        RELEASE = metadata.version("aigsec")
+    except metadata.PackageNotFoundError:
+        RELEASE = "0"
 REDIS_URL = env.str("REDIS_URL", default="")
+_CACHE_PREFIX = env.str("CACHE_KEY_PREFIX", default="aigsec")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aigsec"),
-        }
+            "KEY_PREFIX": _CACHE_PREFIX,
+        },
+        "template_fragments": {
+            "BACKEND": "aigsec.core.cache_backend.ForgivingRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{_CACHE_PREFIX}:pages:{RELEASE}",
+        },
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "template_fragments": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pages",
+            "KEY_PREFIX": f"pages:{RELEASE}",
+        },
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

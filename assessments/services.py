@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from aigsec.accounts.models import Membership, Role, Team, User
 from aigsec.audit.services import audit_record
+from aigsec.core.teamcache import team_changed
 
 from .errors import AssessmentLocked, ResponseConflict
 from .models import (
@@ -65,6 +66,7 @@ def ai_system_create(*, team: Team, actor: User, **fields: Any) -> AISystem:
             target=f"aisystem:{system.pk}",
             data={k: getattr(system, k) for k in AI_SYSTEM_FIELDS},
         )
+        team_changed(team)
     return system
 
 
@@ -93,6 +95,7 @@ def ai_system_update(*, system: AISystem, actor: User, **fields: Any) -> AISyste
             target=f"aisystem:{locked.pk}",
             data={"changes": changes},
         )
+        team_changed(locked.team_id)
     return locked
 
 
@@ -151,6 +154,7 @@ def assessment_create(
                 "responses": len(responses),
             },
         )
+        team_changed(ai_system.team_id)
     return assessment
 
 
@@ -181,6 +185,7 @@ def assessment_set_status(*, assessment: Assessment, status: str, actor: User) -
             target=target,
             data={"old": old, "new": status},
         )
+        team_changed(locked.team_id)
         if status == AssessmentStatus.FINAL:
             audit_record("assessment.locked", actor=actor, team=locked.team_id, target=target)
     return locked
@@ -249,6 +254,7 @@ def response_save(
         current.save()
         target = f"response:{current.pk}"
         team = current.assessment.team_id
+        team_changed(team)
         if answered:
             audit_record(
                 "response.answered",
@@ -318,4 +324,5 @@ def responses_assign(
                 "due_date": _iso(due_date),
             },
         )
+        team_changed(locked.team_id)
     return len(rows)

@@ -10,8 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aigsec.core import teamcache
@@ -25,17 +23,13 @@ from aigsec.core.access import (
 )
 from aigsec.core.feedback import add_form_errors, error_messages
 from aigsec.core.paging import page_param, page_window
-from evidence.comments import comment_count, comments_for_responses, may_comment
 from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
-    evidence_by_response,
-    evidence_counts,
     evidence_freshness_by_assessment,
-    only_expired,
     recent_integrity_incidents,
 )
 
-from . import scoring, selectors, services
+from . import cards, scoring, selectors, services
 from .charts import pillar_chart
 from .forms import AISystemForm, AssessmentCreateForm, AssignForm, ResponseForm, owners_for_team
 from .models import (
@@ -49,7 +43,6 @@ from .models import (
     SystemStatus,
     questionnaire_url,
 )
-from .templatetags.controls import control_summary
 
 # --- Dashboard --------------------------------------------------------------------------
 
@@ -62,24 +55,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request)
     can_edit = can_in_current_team(request, m.team_id, Perm.EDIT)
 
-    def cards() -> str:
+    def rows() -> list[selectors.DashboardRow]:
         rows = selectors.dashboard_rows(m.team_id)
         fresh = evidence_freshness_by_assessment([r.assessment.pk for r in rows if r.assessment])
         for row in rows:
             row.chart = pillar_chart(row.scores.pillars, width=460) if row.scores else None
             row.evidence = fresh.get(row.assessment.pk) if row.assessment else None
-        ctx = {"rows": rows, "can_edit": can_edit}
-        return render_to_string("assessments/_dashboard_cards.html", ctx)
+        return rows
 
-    # The cards (systems, scores, charts) are cached under the team's data version
-    # (aigsec/core/teamcache.py); the editing links depend on the viewer's role only.
     # Admins and auditors see integrity incidents (a stored file no longer matching its hash).
     watch = role_allows(m.role, Perm.MANAGE) or role_allows(m.role, Perm.AUDIT)
     return render(
         request,
         "assessments/dashboard.html",
         {
-            "cards": teamcache.cached_for_teams("dashboard", [m.team_id], (can_edit,), cards),
+            "rows": rows,  # called by the template only when its cached cards are missing
+            "page_key": teamcache.page_key([m.team_id]),
             "team": m.team,
             "can_edit": can_edit,
             "incidents": recent_integrity_incidents(m.team_id) if watch else [],
@@ -285,50 +276,21 @@ def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The questionnaire ------------------------------------------------------------------
 
 
-def _response_context(
-    request: HttpRequest, r: Response, owners, form=None, conflict=None, evidence=None
-):
-    can_answer = (
-        can_in_current_team(request, r.assessment.team_id, Perm.ANSWER)
-        and not r.assessment.is_locked
-    )
-    if form is None:
-        form = ResponseForm(
-            initial={
-                "version": r.version,
-                "status": r.status,
-                "justification": r.justification,
-                "owner": r.owner_id,
-                "due_date": r.due_date,
-            },
-            response=r,
-            owners=owners,
-        )
-    if evidence is None:
-        evidence = evidence_by_response([r.pk])[r.pk]
-    if not hasattr(r, "review"):
-        r.review = current_decisions_for_responses([r.pk])[r.pk]
-    if not hasattr(r, "thread"):
-        r.thread = comments_for_responses([r.pk])[r.pk]
-    return {
-        "r": r,
-        "form": form,
-        "can_answer": can_answer,
-        "conflict": conflict,
-        "overdue": selectors.is_overdue(r),
-        "evidence": evidence,
-        "evidence_expired": only_expired(evidence),
-        "can_comment": may_comment(request, r.assessment.team_id, r.assessment),
-        "can_review": can_in_current_team(request, r.assessment.team_id, Perm.REVIEW)
-        and not r.assessment.is_locked,
+def _answer_form(r: Response, owners: list) -> ResponseForm:
+    initial = {
+        "version": r.version,
+        "status": r.status,
+        "justification": r.justification,
+        "owner": r.owner_id,
+        "due_date": r.due_date,
     }
+    return ResponseForm(initial=initial, response=r, owners=owners)
 
 
 # The pillar page lists every control as a summary (status, owner, due date, review, counts);
 # a control's form, evidence and comments are rendered only when it is opened: on demand by
 # htmx, or on the page itself with `?open=<response id>` (links, redirects, no JavaScript) or
-# `?open=all`. Rendering all 27 forms of a pillar cost ~2 ms of template work per control on
-# every visit (docs/benchmarks.md).
+# `?open=all` (docs/benchmarks.md).
 OPEN_ALL = "all"
 
 
@@ -341,63 +303,42 @@ def _opened(request: HttpRequest) -> set[int] | None:
     return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 19}
 
 
-def _pillar_responses(a: Assessment, pillar: Pillar) -> list[Response]:
-    """The pillar's responses, in order, with what a summary shows (counts, review decision)."""
-    responses = list(
-        Response.objects.filter(assessment=a, control__guideline__pillar=pillar)
-        .select_related("control__guideline", "owner")
-        .annotate(**evidence_counts(), n_comments=comment_count())
-        .order_by("control__order")
-    )
-    decisions = current_decisions_for_responses([r.pk for r in responses])
-    for r in responses:
-        r.assessment, r.review = a, decisions[r.pk]
-        r.control.guideline.pillar = pillar  # for its URL, without a query per control
-    return responses
+class _Sections:
+    """The pillar's guidelines, each with its control cards, read on first use: when every
+    guideline's summaries come from the page cache, nothing is read."""
 
+    def __init__(self, request, a: Assessment, pillar: Pillar, guidelines, opened, owners):
+        self._args = (request, a, pillar, opened, owners)
+        self.guidelines = [g for g in guidelines if g.pillar_id == pillar.pk]
+        self._cards: dict[int, list[cards.ControlCard]] | None = None
 
-def _summary(r: Response) -> str:
-    overdue = selectors.is_overdue(r)
-    return control_summary(r, overdue, r.n_evidence > 0 and r.n_unexpired == 0)
+    def cards_of(self, guideline_id: int) -> list[cards.ControlCard]:
+        if self._cards is None:
+            request, a, pillar, opened, owners = self._args
+            qs = Response.objects.filter(assessment=a, control__guideline__pillar=pillar)
+            perms = cards.card_perms(request, a)
+            self._cards = {}
+            for card in cards.control_cards(a, qs, opened=opened, perms=perms):
+                if card.is_open and perms.can_answer:
+                    card.form = _answer_form(card.r, owners)
+                self._cards.setdefault(card.r.control.guideline_id, []).append(card)
+        return self._cards.get(guideline_id, [])
 
-
-def _summaries_html(a: Assessment, pillar: Pillar) -> dict[int, str]:
-    """guideline id -> the HTML of its controls as summaries. The same for every viewer (no
-    form, no token, nothing that depends on who asks), so it is cached under the team's data
-    version (aigsec/core/teamcache.py): every change to an answer, a review, a link or a
-    comment is audited in this team and makes a new version."""
-
-    def render_all() -> dict[int, str]:
-        out: dict[int, list[str]] = {}
-        for r in _pillar_responses(a, pillar):
-            out.setdefault(r.control.guideline_id, []).append(_summary(r))
-        # Safe strings (format_html) joined as one, which stays safe through the cache.
-        return {g: format_html_join("", "{}", ((p,) for p in parts)) for g, parts in out.items()}
-
-    return teamcache.cached_for_teams("summaries", [a.team_id], (a.pk, pillar.pk), render_all)
+    def __iter__(self):
+        for g in self.guidelines:
+            yield {"g": g, "cards": lambda g=g: self.cards_of(g.pk)}
 
 
 @login_required
 @require_GET
 def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpResponse:
     a = get_for_user(request.user, _assessment_qs(), pk)
-    pillars, guidelines_all = scoring.framework_structure(a.framework_version_id)
+    pillars, guidelines = scoring.framework_structure(a.framework_version_id)
     pillar = next((p for p in pillars if p.ref == pillar_ref), None)
     if pillar is None:
         raise Http404("No such pillar in this framework.")
     opened = _opened(request)
     owners = list(owners_for_team(a.team_id))
-    sections: list[dict[str, Any]]
-    if opened == set():
-        # The usual visit: every control a summary, from the cache while nothing changed.
-        html = _summaries_html(a, pillar)
-        sections = [
-            {"g": g, "html": html[g.pk]}
-            for g in guidelines_all
-            if g.pillar_id == pillar.pk and g.pk in html
-        ]
-    else:
-        sections = _sections_with_opened(request, a, pillar, opened, owners)
     return render(
         request,
         "assessments/questionnaire.html",
@@ -405,7 +346,10 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
             "a": a,
             "pillar": pillar,
             "pillars": pillars,
-            "sections": sections,
+            "sections": _Sections(request, a, pillar, guidelines, opened, owners),
+            # The usual visit (nothing opened): summaries, the same for every viewer, from
+            # the page cache while the team's data is unchanged.
+            "page_key": teamcache.page_key([a.team_id]) if opened == set() else None,
             "scores": scoring.assessment_scores(a),
             "owners": owners,
             "can_answer": can_in_current_team(request, a.team_id, Perm.ANSWER) and not a.is_locked,
@@ -416,36 +360,13 @@ def questionnaire(request: HttpRequest, pk: int, pillar_ref: str) -> HttpRespons
     )
 
 
-def _sections_with_opened(
-    request: HttpRequest, a: Assessment, pillar: Pillar, opened: set[int] | None, owners: list
-) -> list[dict[str, Any]]:
-    """Sections where some controls (`opened`, None for all) are rendered open with their
-    form, evidence and thread; the others as summaries."""
-    responses = _pillar_responses(a, pillar)
-    opened_ids = [r.pk for r in responses if opened is None or r.pk in opened]
-    # Summaries show counts (annotated); only the opened controls load their items.
-    evidence = evidence_by_response(opened_ids)
-    threads = comments_for_responses(opened_ids)
-    guidelines: dict[int, dict] = {}
-    for r in responses:
-        if r.pk in evidence:
-            r.thread = threads[r.pk]
-            item = _response_context(request, r, owners, evidence=evidence[r.pk])
-            item["open"] = True
-        else:
-            item = {"open": False, "summary": _summary(r)}
-        g = r.control.guideline
-        guidelines.setdefault(g.pk, {"g": g, "items": []})["items"].append(item)
-    return list(guidelines.values())
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
     perm = Perm.ANSWER if request.method == "POST" else Perm.VIEW
     r = get_for_user(
         request.user,
-        Response.objects.select_related("control__guideline__pillar", "owner", "assessment__team"),
+        Response.objects.select_related("control__guideline__pillar", "assessment__team"),
         pk,
         perm,
     )
@@ -485,16 +406,18 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, f"Answer to {r.control.ref} saved.")
         if not request.headers.get("HX-Request") and status == 200:
             return redirect(r.get_absolute_url())
+    # The card shows the answer as stored now: after a save, the new one; after a conflict,
+    # the other person's, with the user's own input kept in the form.
+    card = cards.control_card(r, cards.card_perms(request, r.assessment))
     if conflict is not None:
-        conflict = Response.objects.select_related("owner", "updated_by").get(pk=conflict.pk)
-        r = conflict  # show the current answer; the user's own input stays in the form
-        r.assessment = Assessment.objects.select_related("team").get(pk=r.assessment_id)
-    ctx = _response_context(request, r, owners, form=form, conflict=conflict)
-    if conflict is not None:
-        ctx["form"] = ResponseForm(
-            initial={**request.POST.dict(), "version": conflict.version}, response=r, owners=owners
+        conflict = card.r
+        form = ResponseForm(
+            initial={**request.POST.dict(), "version": card.r.version},
+            response=card.r,
+            owners=owners,
         )
-    ctx["item"] = ctx
+    card.form = form or _answer_form(card.r, owners)
+    ctx: dict[str, Any] = {"card": card, "conflict": conflict}
     if request.headers.get("HX-Request") and request.method == "POST" and status == 200:
         ctx["scores"] = scoring.assessment_scores(r.assessment)
         ctx["oob"] = True
@@ -555,8 +478,8 @@ MY_WORK_FIELDS = (
 
 
 def _my_work_page(user: Any, wanted: int) -> dict[str, Any]:
-    """One page of a user's work: the totals and the rows' HTML (no form, nothing but the
-    data of the user's teams and the date)."""
+    """One page of a user's work: the totals and the rows (no form, nothing but the data of
+    the user's teams and the date)."""
     qs = selectors.my_work(user)
     totals = qs.order_by().aggregate(
         total=Count("pk"), overdue=Count("pk", filter=selectors.overdue_q())
@@ -567,7 +490,7 @@ def _my_work_page(user: Any, wanted: int) -> dict[str, Any]:
     for r in rows:
         r.review = decisions[r.pk]
     return {
-        "rows_html": render_to_string("assessments/_my_work_rows.html", {"rows": rows}),
+        "rows": rows,
         "overdue": totals["overdue"],
         "total": totals["total"],
         "page": page,
@@ -580,15 +503,15 @@ def _my_work_page(user: Any, wanted: int) -> dict[str, Any]:
 @login_required
 @require_GET
 def my_work_view(request: HttpRequest) -> HttpResponse:
-    # A page at a time: a risk owner of a large team owns hundreds of controls, and rendering
-    # them all made the page slow; the page is cached under the versions of the user's teams
-    # (aigsec/core/teamcache.py: every change to an answer, owner or review is audited in its
-    # team), so a visit with nothing changed reads it back (docs/benchmarks.md).
+    # A page at a time: a risk owner of a large team owns hundreds of controls. The page is a
+    # fragment cached under the versions of the user's teams (aigsec/core/teamcache.py).
     wanted = page_param(request)
-    context = teamcache.cached_for_teams(
-        "my_work",
-        teams_with_perm(request.user, Perm.VIEW),
-        (request.user.pk, wanted),
-        lambda: _my_work_page(request.user, wanted),
+    return render(
+        request,
+        "assessments/my_work.html",
+        {
+            "work": lambda: _my_work_page(request.user, wanted),  # read on a cache miss only
+            "wanted": wanted,
+            "page_key": teamcache.page_key(teams_with_perm(request.user, Perm.VIEW)),
+        },
     )
-    return render(request, "assessments/my_work.html", context)

@@ -16,6 +16,7 @@ from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, record_denial, role_allows, role_in_team
 from aigsec.core.paging import subquery_count
+from aigsec.core.teamcache import team_changed
 from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, Response
 
@@ -58,6 +59,7 @@ def comment_add(*, response: Response, author: User, body: str) -> ResponseComme
             target=f"response:{locked.pk}",
             data={"comment": comment.pk, "length": len(body)},
         )
+        team_changed(team_id)
     return comment
 
 

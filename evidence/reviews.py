@@ -37,6 +37,7 @@ from aigsec.accounts.models import Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
 from aigsec.core.paging import Paged, page_window
+from aigsec.core.teamcache import team_changed
 from assessments.errors import AssessmentLocked
 from assessments.models import Assessment, Response, ResponseStatus
 
@@ -158,6 +159,7 @@ def review_create(
                 "revision": revision.number if revision else None,
             },
         )
+        team_changed(team_id)
     return review
 
 

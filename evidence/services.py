@@ -23,6 +23,7 @@ from django.utils import timezone
 from aigsec.accounts.models import Membership, Team, User
 from aigsec.audit.services import audit_record
 from aigsec.core.integrity import Incident, VerifiedFile, open_verified, sha256_of
+from aigsec.core.teamcache import team_changed
 from assessments.errors import AssessmentLocked
 from assessments.models import Response
 
@@ -162,6 +163,7 @@ def evidence_create(
             audit_record(
                 "evidence.uploaded", actor=actor, team=team, target=_target(item), data=data
             )
+            team_changed(team)
     except BaseException:
         if stored:
             default_storage.delete(stored)
@@ -203,6 +205,7 @@ def evidence_add_revision(
                 target=_target(locked),
                 data={"revision": number, "sha256": facts.sha256, "size": facts.size},
             )
+            team_changed(locked.team_id)
     except BaseException:
         default_storage.delete(stored)
         raise
@@ -232,6 +235,7 @@ def evidence_link(*, item: EvidenceItem, response: Response, actor: User) -> Evi
                 target=_target(item),
                 data={"response": response.pk},
             )
+            team_changed(item.team_id)
     return link
 
 
@@ -247,6 +251,7 @@ def evidence_unlink(*, item: EvidenceItem, response: Response, actor: User) -> b
                 target=_target(item),
                 data={"response": response.pk},
             )
+            team_changed(item.team_id)
     return bool(deleted)
 
 
@@ -268,6 +273,7 @@ def evidence_withdraw(*, item: EvidenceItem, actor: User, reason: str) -> Eviden
             target=_target(locked),
             data={"reason": reason},
         )
+        team_changed(locked.team_id)
     return locked
 
 
@@ -326,6 +332,7 @@ def evidence_links_copy(*, source: Any, target: Any, actor: Any) -> int:
             target=f"assessment:{target.pk}",
             data={"copied_from": source.pk, "links": len(links)},
         )
+        team_changed(target.team_id)
     return len(links)
 
 

@@ -7,14 +7,11 @@ Access is checked in the outer view, before the body is read.
 
 from __future__ import annotations
 
-import dataclasses
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -53,23 +50,15 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
     if fresh not in (None, *selectors.Freshness.LABELS):
         fresh = None
     wanted = page_param(request)
-
-    def one_page() -> tuple[selectors.EvidencePage, str]:
-        page = selectors.evidence_list(m.team_id, fresh=fresh, page=wanted)
-        html = render_to_string("evidence/_list_rows.html", {"items": page.items})
-        return dataclasses.replace(page, items=[]), html  # the pager's figures, and the rows
-
-    # The rows (no form: the same for every member) are cached under the team's data version
-    # (aigsec/core/teamcache.py): every upload, revision, link and withdrawal is audited there.
-    page, rows_html = teamcache.cached_for_teams(
-        "evidence_list", [m.team_id], (fresh, wanted), one_page
-    )
     return render(
         request,
         "evidence/list.html",
         {
-            "rows_html": rows_html,
-            "page": page,
+            # The table is a fragment cached under the team's data version (no form: the same
+            # for every member; aigsec/core/teamcache.py); the page is read on a miss only.
+            "evidence_page": lambda: selectors.evidence_list(m.team_id, fresh=fresh, page=wanted),
+            "wanted": wanted,
+            "page_key": teamcache.page_key([m.team_id]),
             "fresh": fresh,
             "freshness_choices": selectors.Freshness.LABELS.items(),
             "can_answer": can_in_current_team(request, m.team_id, Perm.ANSWER),

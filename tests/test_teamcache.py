@@ -1,12 +1,13 @@
-"""Figures cached under a team's data version (aigsec/core/teamcache.py): reused while nothing
-changed, recomputed after any audited change of the team, never stale after a commit."""
+"""The page cache (aigsec/core/teamcache.py): values and page fragments reused while nothing
+changed, recomputed after any write service changed the team's data, never stale after a
+commit; reads, downloads and refused requests leave it alone."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -47,17 +48,19 @@ def test_values_are_reused_until_the_team_changes(personas):
     first = teamcache.cached_per_object("t", objs, compute)
     assert teamcache.cached_per_object("t", objs, compute) == first
     assert calls == [[1, 2]]
-    # An audited change in one team recomputes only that team's objects.
-    audit_record("test.changed", actor=personas.manager, team=team)
+    # A change in one team recomputes only that team's objects.
+    teamcache.team_changed(team)
     again = teamcache.cached_per_object("t", objs, compute)
     assert calls == [[1, 2], [1]]
     assert again[2] == first[2] and again[1] != first[1]
 
 
-def test_an_event_without_a_team_changes_nothing(personas):
+def test_audit_events_alone_change_nothing(personas):
+    """The audit writer is the lowest layer: it does not reach up into the page cache."""
     compute, calls = _compute_counter()
     teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
     audit_record("test.global", actor=personas.manager)
+    audit_record("test.read", actor=personas.manager, team=personas.team)
     teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
     assert calls == [[1]]
 
@@ -70,7 +73,7 @@ def test_a_value_stored_during_a_write_is_dropped_when_it_commits(
     compute, calls = _compute_counter()
     team = personas.team.pk
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        audit_record("test.changed", actor=personas.manager, team=team)
+        teamcache.team_changed(team)
         stale = teamcache.cached_per_object("t", {1: team}, compute)  # "another reader"
     after = teamcache.cached_per_object("t", {1: team}, compute)
     assert len(calls) == 2 and after != stale
@@ -80,7 +83,7 @@ def test_a_lost_version_is_replaced_by_a_new_token_not_reused(personas):
     team = personas.team.pk
     before = teamcache.team_versions([team])[team]
     assert teamcache.team_versions([team])[team] == before  # stable while nothing changes
-    cache.delete(f"teamver:{team}")  # evicted
+    caches["template_fragments"].delete(f"teamver:{team}")  # evicted
     assert teamcache.team_versions([team])[team] != before
 
 
@@ -96,15 +99,20 @@ def test_values_are_kept_per_day(personas, monkeypatch):
 
 def test_a_cache_outage_computes_from_the_database(personas, settings):
     settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        **settings.CACHES,
+        "template_fragments": {
+            "BACKEND": "aigsec.core.cache_backend.ForgivingRedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-        }
+        },
     }
     compute, _calls = _compute_counter()
     out = teamcache.cached_per_object("t", {1: personas.team.pk}, compute)
     assert out == {1: "value-1-1"}
     teamcache.team_changed(personas.team.pk)  # a write does not fail either
+    # Pages with fragments render from the database.
+    c = personas.client(personas.risk_owner)
+    for name in ("home", "my_work", "evidence_list"):
+        assert c.get(reverse(name)).status_code == 200
 
 
 def test_scores_on_pages_follow_an_answer_at_once(personas):
@@ -217,52 +225,6 @@ def test_dashboard_cards_follow_changes_and_the_viewers_role(personas):
     assert start in for_editor and start not in for_auditor  # cached per kind of viewer
 
 
-def test_cached_review_forms_carry_each_visitors_own_csrf_token(personas):
-    """The queue's rows are cached with a placeholder; each browser gets forms it can post."""
-    import re
-
-    from django.test import Client
-
-    from tests.conftest import login_with_second_factor
-
-    version = make_framework_version(1, 1, 2)
-    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
-    first, second = a.responses.order_by("control__order")
-    for r in (first, second):
-        _answer(personas, r, "full", "done")
-    browsers = []
-    for _ in range(2):  # the same auditor in two browsers: two CSRF secrets
-        c = Client(enforce_csrf_checks=True)
-        login_with_second_factor(c, personas.auditor)
-        html = c.get(reverse("review_queue")).content.decode()
-        assert "__aigsec_csrf_token__" not in html
-        action = re.escape(reverse("review_create"))
-        tokens = set(
-            re.findall(
-                action + r'"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken" '
-                r'value="([^"]+)"',
-                html,
-            )
-        )
-        assert len(tokens) == 1  # one token in the page's 2 review forms
-        browsers.append((c, tokens.pop()))
-    for (c, token), r in zip(browsers, (first, second), strict=True):
-        resp = c.post(
-            reverse("review_create"),
-            {
-                "csrfmiddlewaretoken": token,
-                "target_type": "response",
-                "target_id": r.pk,
-                "decision": "accepted",
-                "comment": "",
-                "next": reverse("review_queue"),
-            },
-        )
-        assert resp.status_code == 302, resp.content[:300]
-        r.refresh_from_db()
-        assert r.latest_review.decision == "accepted"
-
-
 def test_audit_trail_page_shows_each_new_event_of_the_team(personas):
     c = personas.client(personas.auditor)
     url = reverse("audit_trail")
@@ -273,3 +235,48 @@ def test_audit_trail_page_shows_each_new_event_of_the_team(personas):
     filtered = c.get(url, {"action": "test.something_happened"}).content.decode()
     assert "test.something_happened" in filtered
     assert c.get(url, {"action": "no-such-action"}).status_code == 400
+
+
+def test_reads_downloads_and_refusals_leave_the_team_cache_alone(personas):
+    """Only write services change a team's version: a stranger probing ids, a member reading
+    pages or downloading an export does not flush the team's cache."""
+    from evidence.services import evidence_create
+
+    version = make_framework_version(1, 1, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    item = evidence_create(
+        team=personas.team, actor=personas.risk_owner, kind="note", title="Policy", note="n"
+    )
+    team = personas.team.pk
+    before = teamcache.team_versions([team])[team]
+    member, stranger = personas.client(personas.manager), personas.client(personas.stranger)
+    pages = [
+        reverse("home"),
+        reverse("assessment_detail", args=[a.pk]),
+        reverse("evidence_detail", args=[item.pk]),
+        reverse("evidence_list"),
+        reverse("my_work"),
+    ]
+    for url in pages:
+        assert member.get(url).status_code == 200
+    export = member.get(reverse("assessment_export", args=[a.pk, "csv"]))
+    assert export.status_code == 200  # recorded as export.downloaded in the team's trail
+    for url in pages[1:3]:
+        assert stranger.get(url).status_code == 404  # recorded as access.denied in the team
+    assert teamcache.team_versions([team])[team] == before
+    # ...while a write does change it.
+    services.ai_system_create(
+        team=personas.team, actor=personas.manager, name="Chatbot", model_source="in_house"
+    )
+    assert teamcache.team_versions([team])[team] != before
+
+
+def test_audit_trail_shows_reads_and_refusals_at_once(personas):
+    """The trail varies on the team's newest event, not on the data version."""
+    version = make_framework_version(1, 1, 2)
+    a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)
+    c = personas.client(personas.auditor)
+    url = reverse("audit_trail")
+    assert "export.downloaded" not in c.get(url).content.decode()
+    personas.client(personas.manager).get(reverse("assessment_export", args=[a.pk, "csv"]))
+    assert "export.downloaded" in c.get(url).content.decode()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from aigsec.audit.services import audit_record
+from aigsec.core.teamcache import team_changed
 
 from .models import ApiToken, Membership, Role, Team, User
 from .user_sessions import user_left_last_team
@@ -62,6 +63,7 @@ def membership_add(*, team: Team, email: str, role: str, actor: User | None) -> 
             target=f"user:{user.pk}",
             data={"email": email, "role": role, "new_account": created},
         )
+        team_changed(team)
     return m
 
 
@@ -85,6 +87,7 @@ def membership_change_role(*, membership: Membership, role: str, actor: User | N
             target=f"user:{current.user_id}",
             data={"old": old, "new": role},
         )
+        team_changed(current.team_id)
     return current
 
 
@@ -104,6 +107,7 @@ def membership_remove(*, membership: Membership, actor: User | None) -> None:
             target=f"user:{membership.user_id}",
             data={"role": membership.role},
         )
+        team_changed(membership.team_id)
         # The team is unreachable at once (roles are read per request); leaving the last team
         # also ends the person's sessions and tokens (docs/authentication.md).
         user_left_last_team(user_id=membership.user_id, actor=actor)

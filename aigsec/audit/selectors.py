@@ -205,6 +205,13 @@ def audit_page(
     return page
 
 
+def audit_newest_seq(team_id: int) -> int:
+    """The seq of the team's newest event, 0 for none: one probe of the (team, -seq) index."""
+    return (
+        AuditEvent.objects.filter(team=team_id).order_by("-seq").values_list("seq", flat=True)
+    ).first() or 0
+
+
 def audit_actor_email(event: AuditEvent) -> str:
     return _emails({event.actor}).get(event.actor, "") if event.actor else ""
 

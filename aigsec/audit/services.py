@@ -15,8 +15,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from aigsec.core.teamcache import team_changed
-
 from .chain import VerifyResult, checkpoint_mac, event_hash, format_at
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -79,8 +77,6 @@ def audit_record(
             hash=digest,
         )
         AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
-    if team_id is not None:
-        team_changed(team_id)  # figures cached under the team's data version are now stale
     return event
 
 

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -42,36 +42,38 @@ def _form(request: HttpRequest, team_id: int) -> AuditFilterForm:
     return AuditFilterForm(request.GET, actions=actions)
 
 
-def _trail_body(request: HttpRequest, form: AuditFilterForm, page) -> str:
-    query = urlencode(form.filter_data()) if form.is_valid() else ""
-    ctx = {"form": form, "page": page, "query": query, "exports": list(EXPORTS)}
-    return render_to_string("audit/_trail_body.html", ctx, request)
-
-
-def _trail_page(request: HttpRequest, body: str, status: int = 200) -> HttpResponse:
-    return render(request, "audit/trail.html", {"body": body}, status=status)
+def _trail_page(
+    request: HttpRequest, form: AuditFilterForm, events: Any = None, status: int = 200
+) -> HttpResponse:
+    ctx = {
+        "form": form,
+        "query": urlencode(form.filter_data()) if form.is_valid() else "",
+        "exports": list(EXPORTS),
+        **(events or {}),
+    }
+    return render(request, "audit/trail.html", ctx, status=status)
 
 
 @login_required
 @require_GET
 def audit_trail(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request, Perm.AUDIT)
-
-    def body() -> tuple[int, str]:
-        form = _form(request, m.team_id)
-        if not form.is_valid():
-            # No events rather than unfiltered ones: an investigator must not mistake them.
-            return 400, _trail_body(request, form, None)
-        d = form.cleaned_data
-        page = selectors.audit_page(m.team_id, form.filters(), before=d["before"], after=d["after"])
-        return 200, _trail_body(request, form, page)
-
-    # The filter form and a page of events depend on the query and the team's events only
-    # (no token: the form is a GET): cached under the team's data version, which every event
-    # of the team replaces (aigsec/core/teamcache.py).
-    params = sorted((k, request.GET.getlist(k)) for k in request.GET)
-    status, html = teamcache.cached_for_teams("audit_trail", [m.team_id], params, body)
-    return _trail_page(request, html, status=status)
+    form = _form(request, m.team_id)
+    if not form.is_valid():
+        # No events rather than unfiltered ones: an investigator must not mistake them.
+        return _trail_page(request, form, status=400)
+    d = form.cleaned_data
+    # A page of events is a fragment cached under the team's newest event (the trail shows
+    # reads and refusals too, which leave the team's data version alone) and the query.
+    newest = selectors.audit_newest_seq(m.team_id)
+    events = {
+        "page": lambda: selectors.audit_page(
+            m.team_id, form.filters(), before=d["before"], after=d["after"]
+        ),
+        "events_key": teamcache.PageKey(f"{m.team_id}:{newest}"),
+        "params": sorted((k, request.GET.getlist(k)) for k in request.GET),
+    }
+    return _trail_page(request, form, events)
 
 
 @login_required
@@ -82,7 +84,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404("No such export format.")
     form = _form(request, m.team_id)
     if not form.is_valid():
-        return _trail_page(request, _trail_body(request, form, None), status=400)
+        return _trail_page(request, form, status=400)
     up_to = services.audit_export_start(
         actor=request.user, team_id=m.team_id, fmt=fmt, filters=form.filter_data()
     )

@@ -1,54 +1,46 @@
-"""Derived figures of a team (scores, evidence freshness) cached under the team's data version.
+"""The page cache, in one place: what a page computes from a team's data, kept until the team's
+data changes.
 
-Every audited change in a team (an `audit_record` with that team, which every service writing
-answers, reviews, evidence or links makes) replaces the team's version: at once, and again when
-the transaction commits. The first replacement makes the writer's own later reads, in the same
-transaction, miss the cache; the second makes a value computed by a concurrent reader from the
-data as it was before the commit unreachable, since the reader stored it under a version that
-is then gone. Values are also keyed by the date (evidence expires by the calendar) and expire
-after CACHE_SECONDS, which bounds how long a change made outside the services (a restore, a
-manual SQL fix) can go unseen.
-
-A version is a random token, never a counter: if the cache loses the version key (eviction,
-restart), the next reader makes a new token rather than reusing an old number whose values
-may still be stored. Cache errors never fail a page or a write: the figures are computed from
-the database instead (docs/benchmarks.md, docs/architecture.md).
+- **What is cached:** fragments of pages, with Django's `{% cache %}` tag in the templates
+  (dashboard cards, questionnaire summaries, My work, the evidence list, the audit trail), and
+  the scores of assessments (`cached_per_object`, used by pages and the API).
+- **Keys:** each fragment varies on a `PageKey`: the data versions of the teams it shows and
+  the date (evidence expires by the calendar). The cache alias `template_fragments` carries the
+  release in its prefix (settings.RELEASE), so a new release never reads the old markup.
+- **Who invalidates:** the write services, by calling `team_changed(team_id)` in the
+  transaction that changes the team's data. Nothing else does: reads, downloads and refused
+  requests leave a team's cache alone. The audit trail, which shows those too, varies on the
+  team's newest audit event instead (aigsec/audit/views.py).
+- **Versions** are random tokens, never counters: if the cache loses a version key (eviction,
+  restart), the next reader makes a new token rather than reusing an old number whose values
+  may still be stored. A version is replaced at once and again at commit: the first makes the
+  writer's own later reads miss; the second makes a value a concurrent reader computed from
+  the data before the commit unreachable.
+- **Expiry** (CACHE_SECONDS) bounds how long a change made outside the services (a manual SQL
+  fix) can go unseen; a restore replaces every team's version (`forget_all`).
+- **Outages:** the alias's backend turns cache errors into misses (aigsec/core/cache_backend.py):
+  pages compute from the database.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
-from pathlib import Path
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 CACHE_SECONDS = 600
-CODE_DIRS = ("aigsec", "assessments", "evidence", "reports", "templates")
 _VERSION_KEY = "teamver:{}"
 
 
-@lru_cache(maxsize=1)
-def code_stamp() -> str:
-    """A digest of the code and templates: part of every key, so that values stored by another
-    release (another shape, other markup) are never read after an upgrade."""
-    digest = hashlib.sha256()
-    root = Path(settings.BASE_DIR)
-    for package in CODE_DIRS:
-        for path in sorted((root / package).rglob("*")):
-            if path.suffix in (".py", ".html") and "migrations" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+def _cache():
+    # Django's `{% cache %}` tag uses this alias; scores and versions live beside the fragments.
+    return caches["template_fragments"]
 
 
 def _token() -> str:
@@ -56,28 +48,27 @@ def _token() -> str:
 
 
 def _bump_now(team_id: int) -> None:
-    try:
-        cache.set(_VERSION_KEY.format(team_id), _token(), timeout=None)
-    except Exception:  # a cache outage must not fail the write that changed the data
-        log.warning("team cache: could not bump the version of team %s", team_id, exc_info=True)
+    _cache().set(_VERSION_KEY.format(team_id), _token(), timeout=None)
 
 
-def team_changed(team_id: int) -> None:
-    """The team's data changed (or is changing in the current transaction)."""
+def team_changed(team: Any) -> None:
+    """The team's data changed (or is changing in the current transaction): for write services.
+    `team` is a Team or its id."""
+    team_id = getattr(team, "pk", team)
     _bump_now(team_id)
     transaction.on_commit(lambda: _bump_now(team_id))
 
 
 def forget_all() -> None:
-    """Every team's version replaced (after a restore: the data of all teams changed at once,
-    without audited writes)."""
-    from aigsec.accounts.models import Team  # accounts imports the audit trail, which imports us
+    """Every team's version replaced (after a restore: the data of all teams changed at once)."""
+    from aigsec.accounts.models import Team  # accounts imports the door, which imports us
 
     for team_id in Team.objects.values_list("pk", flat=True).iterator():
         _bump_now(team_id)
 
 
 def team_versions(team_ids: Iterable[int]) -> dict[int, str]:
+    cache = _cache()
     keys = {_VERSION_KEY.format(t): t for t in set(team_ids)}
     found = cache.get_many(list(keys))
     out: dict[int, str] = {}
@@ -92,6 +83,25 @@ def team_versions(team_ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
+@dataclass(frozen=True)
+class PageKey:
+    """What a cached fragment varies on besides its own parameters: `{% cache key.seconds
+    "name" key ... %}` (its str is the teams' versions and the date)."""
+
+    stamp: str
+    seconds: int = CACHE_SECONDS
+
+    def __str__(self) -> str:
+        return self.stamp
+
+
+def page_key(team_ids: Iterable[int]) -> PageKey:
+    teams = sorted(set(team_ids))
+    versions = team_versions(teams)
+    stamp = ",".join(f"{t}={versions[t]}" for t in teams)
+    return PageKey(f"{stamp}|{timezone.localdate().isoformat()}")
+
+
 def cached_per_object(
     namespace: str,
     team_of: Mapping[int, int],
@@ -103,53 +113,20 @@ def cached_per_object(
     `compute` must return a value for every id it is given, from the database only."""
     if not team_of:
         return {}
+    cache = _cache()
     today = timezone.localdate().isoformat()
-    try:
-        versions = team_versions(team_of.values())
-        keys = {
-            f"{namespace}:{code_stamp()}:{oid}:{versions[team_id]}:{today}": oid
-            for oid, team_id in team_of.items()
-        }
-        found = cache.get_many(list(keys))
-    except Exception:
-        log.warning("team cache: unavailable, computing %s", namespace, exc_info=True)
-        return compute(list(team_of))
+    versions = team_versions(team_of.values())
+    keys = {
+        f"{namespace}:{oid}:{versions[team_id]}:{today}": oid for oid, team_id in team_of.items()
+    }
+    found = cache.get_many(list(keys))
     out = {keys[key]: value for key, value in found.items()}
     missing = [oid for oid in team_of if oid not in out]
     if missing:
         fresh = compute(missing)
         out.update(fresh)
-        try:
-            cache.set_many(
-                {key: fresh[oid] for key, oid in keys.items() if oid in fresh and key not in found},
-                CACHE_SECONDS,
-            )
-        except Exception:
-            log.warning("team cache: could not store %s", namespace, exc_info=True)
+        cache.set_many(
+            {key: fresh[oid] for key, oid in keys.items() if oid in fresh and key not in found},
+            CACHE_SECONDS,
+        )
     return out
-
-
-def cached_for_teams(
-    namespace: str, team_ids: Iterable[int], params: Iterable[object], compute: Callable[[], T]
-) -> T:
-    """`compute()`, a value that depends on the data of `team_ids` and on `params` only
-    (which must have a stable `repr`), served from the cache while none of those teams has
-    changed."""
-    teams = sorted(set(team_ids))
-    try:
-        versions = team_versions(teams)
-        stamp = ",".join(f"{t}={versions[t]}" for t in teams)
-        digest = hashlib.sha256(f"{stamp}|{list(params)!r}".encode()).hexdigest()
-        key = f"{namespace}:{code_stamp()}:{digest}:{timezone.localdate().isoformat()}"
-        found = cache.get(key)
-    except Exception:
-        log.warning("team cache: unavailable, computing %s", namespace, exc_info=True)
-        return compute()
-    if found is not None:
-        return found
-    value = compute()
-    try:
-        cache.set(key, value, CACHE_SECONDS)
-    except Exception:
-        log.warning("team cache: could not store %s", namespace, exc_info=True)
-    return value

@@ -60,9 +60,11 @@ def control_meta(r, overdue: bool = False, evidence_expired: bool = False, summa
 
 
 @register.simple_tag
-def control_summary(r, overdue: bool = False, evidence_expired: bool = False):
-    """A control not opened yet: its state in one line. Opening it fetches the whole control
-    (form, evidence, comments) with htmx; without JavaScript the link opens it on the page."""
+def control_summary(card):
+    """A control card not opened yet (assessments/cards.py): its state in one line. Opening it
+    fetches the whole control (form, evidence, comments) with htmx; without JavaScript the
+    link opens it on the page."""
+    r = card.r
     edit_url = reverse("response_edit", args=[r.pk])
     return format_html(
         '<article class="control control-summary" id="r{pk}">\n'
@@ -77,5 +79,5 @@ def control_summary(r, overdue: bool = False, evidence_expired: bool = False):
         url=edit_url,
         ref=r.control.ref,
         title=r.control.title,
-        meta=control_meta(r, overdue, evidence_expired, summary=True),
+        meta=control_meta(r, card.overdue, card.evidence_expired, summary=True),
     )
