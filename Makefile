@@ -98,8 +98,8 @@ test: dev-deps services browser security-static
 # Refresh the README's screenshots (docs/screenshots/) from the demo data, in the browser.
 screenshots: dev-deps services browser
 	mkdir -p var/test
-	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) $(BIN)/pytest tests/e2e/test_screenshots.py; \
-	else rm -f var/test/.db-*; $(TEST_ENV) $(BIN)/pytest tests/e2e/test_screenshots.py --create-db \
+	if [ -f $(DB_STAMP) ]; then $(TEST_ENV) AIGSEC_SCREENSHOTS=docs $(BIN)/pytest tests/e2e/test_screenshots.py; \
+	else rm -f var/test/.db-*; $(TEST_ENV) AIGSEC_SCREENSHOTS=docs $(BIN)/pytest tests/e2e/test_screenshots.py --create-db \
 		&& touch $(DB_STAMP); fi
 
 # The benchmark (issue 8, docs/benchmarks.md): its own databases (aigsec_bench, *_tiny), Redis

@@ -1,15 +1,21 @@
-"""Screenshots of the main pages at 1280x800, written to docs/screenshots/ on every run
-(`make screenshots` runs only this), from the demo data as the people who use each page."""
+"""Screenshots of the main pages at 1280x800, from the demo data as the people who use each
+page: into docs/screenshots/ with `make screenshots` (AIGSEC_SCREENSHOTS=docs), elsewhere into
+the test data dir, so that `make test` rewrites no tracked file."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from .pages import SCREENSHOTS, main_pages
 
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+OUT = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("AIGSEC_SCREENSHOTS") == "docs"
+    else Path(os.environ.get("AIGSEC_DATA_DIR", "var/test")) / "screenshots"
+)
 
 
 def test_screenshots_of_the_main_pages(demo_with_report, open_page):
