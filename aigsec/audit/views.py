@@ -21,6 +21,7 @@ from . import selectors, services
 from .chain import event_hash, format_at
 from .forms import AuditFilterForm
 from .models import AuditEvent
+from .sentences import describe
 
 _MAX_SEQ = 2**63 - 1
 EXPORTS = {
@@ -63,6 +64,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
             return 400, _trail_body(request, form, None)
         d = form.cleaned_data
         page = selectors.audit_page(m.team_id, form.filters(), before=d["before"], after=d["after"])
+        describe(page.events)  # sentences and names: one query per kind named on the page
         return 200, _trail_body(request, form, page)
 
     # The filter form and a page of events depend on the query and the team's events only
@@ -115,6 +117,7 @@ def audit_event(request: HttpRequest, seq: int) -> HttpResponse:
     if pk is None:
         raise Http404("Not found.")
     ev = get_for_user(request.user, AuditEvent.objects.all(), pk, Perm.AUDIT)
+    describe([ev])
     body = {
         "seq": ev.seq,
         "at": format_at(ev.at),
