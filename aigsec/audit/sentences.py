@@ -257,7 +257,10 @@ def sentence(ev: Any, names: Names) -> SafeString:
     values["target"] = names.link(ev.target)
     values["action"] = ev.action
     # format_html escapes every value; the already-safe links stay links.
-    return format_html(pattern, **{k: values[k] for k in _keys(pattern)})
+    keys = _keys(pattern)
+    if not keys:  # format_html needs at least one value
+        return format_html("{}", pattern)
+    return format_html(pattern, **{k: values[k] for k in keys})
 
 
 def _keys(pattern: str) -> set[str]:
