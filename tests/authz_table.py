@@ -163,7 +163,7 @@ HTML: dict[str, Rule] = {
     "team_switch": Rule({"POST": V}, body={"team": Ref("team")}),
     "members": Rule(same_for(M, *FORM), TEAM, body={"email": "new@x.test", "role": "auditor"}),
     "member_role": Rule({"POST": M}, MEMBERSHIP, body={"role": "auditor"}),
-    "member_remove": Rule({"POST": M}, MEMBERSHIP),
+    "member_remove": Rule(same_for(M, *FORM), MEMBERSHIP),  # GET: the confirmation page
     "tokens": Rule(same_for(SIGNED_IN, *FORM), body={"name": "m", "scope": "read", "days": "7"}),
     # Per account: the caller's own token; anyone else's (even a teammate's) is a 404.
     "token_revoke": Rule({"POST": SIGNED_IN}, {"token_id": Ref("token")}),
