@@ -49,7 +49,13 @@ class ControlFilter:
 
 
 class ControlFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search controls", strip=True)
+    q = forms.CharField(
+        required=False,
+        label="Search controls",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Ref, question, guidance, justification"}
+        ),
+    )
     status = forms.ChoiceField(required=False, label="Status")
     owner = forms.ChoiceField(required=False, label="Owner")
     review = forms.ChoiceField(required=False, label="Review")
@@ -57,9 +63,6 @@ class ControlFilterForm(forms.Form):
 
     def __init__(self, *args: Any, owners: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["q"].widget.attrs.update(
-            {"type": "search", "placeholder": "Ref, question, guidance, justification"}
-        )
         self.fields["status"].choices = [("", "Any status"), *ResponseStatus.choices]
         self.fields["owner"].choices = [
             ("", "Anyone"),

@@ -79,6 +79,7 @@ def assessment_controls(request: HttpRequest, pk: int) -> HttpResponse:
             group["items"].append(found_control(r))
         groups = list(by_guideline.values())
         shown = len(rows)
+    scores = selectors.assessment_scores(a)
     template = (
         "assessments/_control_results.html"
         if request.headers.get("HX-Request")
@@ -95,7 +96,9 @@ def assessment_controls(request: HttpRequest, pk: int) -> HttpResponse:
             "filter": f,
             "groups": groups,
             "shown": shown,
-            "total": sum(selectors.assessment_scores(a).by_status.values()),
+            # The progress panel: saving a found control updates it, as on a pillar page.
+            "scores": scores,
+            "total": sum(scores.by_status.values()),
         },
         status=status,
     )

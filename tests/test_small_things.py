@@ -127,3 +127,28 @@ def test_long_team_and_user_names_are_cut_with_the_whole_name_as_title(personas)
     html = personas.client(personas.risk_owner).get(reverse("home")).content.decode()
     assert f'<span class="team-name" title="{"T" * 120} · Risk owner">' in html
     assert f'<summary class="user-name" title="{"U" * 150}">' in html
+
+
+# --- The AI system's name once ----------------------------------------------------------------
+
+
+def test_the_system_name_is_not_repeated_in_my_work_or_search(personas):
+    from assessments.models import Response
+
+    from .factories_assessments import AISystemFactory, make_assessment
+
+    system = AISystemFactory(team=personas.team, name="Support chatbot")
+    a = make_assessment(
+        actor=personas.risk_owner, ai_system=system, title="Support chatbot — 2026 baseline"
+    )
+    other = make_assessment(actor=personas.risk_owner, ai_system=system, title="Second look")
+    Response.objects.filter(assessment__in=[a, other]).update(owner=personas.risk_owner)
+    c = personas.client(personas.risk_owner)
+    for html in (
+        c.get(reverse("my_work")).content.decode(),
+        c.get(reverse("search"), {"q": "place"}).content.decode(),
+    ):
+        assert "Support chatbot — 2026 baseline" in html
+        assert "Support chatbot — Support chatbot" not in html
+        assert "Support chatbot · Support chatbot" not in html
+        assert "Support chatbot — Second look" in html
