@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response as APIResponse
@@ -73,7 +73,10 @@ class SearchView(APIView):
             OpenApiParameter("q", str, description="Words, a phrase in quotes, or a control ref."),
             OpenApiParameter("team", int, description="Only this team (one of yours)."),
         ],
-        responses=SearchResultSerializer,
+        responses={
+            200: SearchResultSerializer,
+            404: OpenApiResponse(description="`team` is not one of your teams."),
+        },
     )
     def get(self, request: Request) -> APIResponse:
         team = id_param(request, "team")

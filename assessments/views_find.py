@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
@@ -86,7 +87,7 @@ def assessment_controls(request: HttpRequest, pk: int) -> HttpResponse:
         and not request.headers.get("HX-History-Restore-Request")
         else "assessments/controls.html"
     )
-    return render(
+    response = render(
         request,
         template,
         {
@@ -102,6 +103,10 @@ def assessment_controls(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+    # The same address answers a whole page or, to htmx, the results alone: caches must
+    # tell them apart (Back after a swap must not show a bare fragment).
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

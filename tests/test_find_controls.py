@@ -195,3 +195,9 @@ def test_query_count_is_constant(personas):
             assert c.get(url, {"q": "place", "review": "pending"}).status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_whole_page_and_fragment_are_told_apart_by_caches(personas, world):
+    a, _ = world
+    resp = _get(personas, a, status="full")
+    assert "HX-Request" in resp["Vary"]
