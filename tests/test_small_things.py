@@ -152,3 +152,44 @@ def test_the_system_name_is_not_repeated_in_my_work_or_search(personas):
         assert "Support chatbot — Support chatbot" not in html
         assert "Support chatbot · Support chatbot" not in html
         assert "Support chatbot — Second look" in html
+
+
+# --- The browser tests' console watch (tests/e2e/conftest.py) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "url", "defect"),
+    [
+        ("error", "Refused to execute inline script because it violates CSP", "", True),
+        ("error", "htmx:targetError", "/static/vendor/htmx/htmx.min.js", True),
+        (
+            "error",
+            "Failed to load resource: the server responded with a status of 404 (Not Found)",
+            "/static/aigsec/missing.js",
+            True,
+        ),
+        (
+            "error",
+            "Failed to load resource: the server responded with a status of 500 ()",
+            "/responses/3/",
+            True,
+        ),
+        (
+            "error",
+            "Failed to load resource: the server responded with a status of 409 (Conflict)",
+            "/responses/3/",
+            False,
+        ),  # the app's deliberate answer to a stale save
+        (
+            "error",
+            "Failed to load resource: the server responded with a status of 404 (Not Found)",
+            "/assessments/9/",
+            False,
+        ),  # a stranger's refused page
+        ("warning", "something", "", False),
+    ],
+)
+def test_the_browser_tests_fail_on_console_errors(kind, text, url, defect):
+    from tests.e2e.conftest import console_problem
+
+    assert (console_problem(kind, text, url) is not None) is defect
