@@ -71,7 +71,11 @@ MIDDLEWARE = [
     # After the team middleware: both read the memberships it loads (no extra query).
     "aigsec.accounts.middleware_security.SessionLifetimeMiddleware",
     "aigsec.accounts.middleware_security.MfaEnforcementMiddleware",
+    # Innermost: sees Django's debug 404 page and puts the app's own in its place.
+    "aigsec.core.notfound.AppNotFoundPageMiddleware",
 ]
+# With DJANGO_DEBUG, Django's technical 404 page (URL patterns) only when asked for.
+DEBUG_404_PAGE = DEBUG and env.bool("DJANGO_DEBUG_404", default=False)
 if DEBUG:
     # runserver serves static files itself; WhiteNoise serves the collected ones in production.
     MIDDLEWARE.remove("whitenoise.middleware.WhiteNoiseMiddleware")

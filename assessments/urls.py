@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_exports, views_frameworks
+from . import views, views_exports, views_find, views_frameworks
 
 urlpatterns = [
     path("frameworks/", views_frameworks.framework_list, name="frameworks"),
@@ -39,4 +39,8 @@ urlpatterns = [
     ),
     path("responses/<int:pk>/", views.response_edit, name="response_edit"),
     path("my-work/", views.my_work_view, name="my_work"),
+    path(
+        "assessments/<int:pk>/controls/", views_find.assessment_controls, name="assessment_controls"
+    ),
+    path("search/", views_find.search_view, name="search"),
 ]

@@ -31,6 +31,7 @@ from evidence.selectors import (
 
 from . import cards, scoring, selectors, services
 from .charts import pillar_chart
+from .compare import comparison
 from .forms import AISystemForm, AssessmentCreateForm, AssignForm, ResponseForm, owners_for_team
 from .models import (
     AISystem,
@@ -265,12 +266,8 @@ def assessment_compare(request: HttpRequest, pk: int) -> HttpResponse:
             },
             status=400,
         )
-    rows = selectors.compare_assessments(b, a)
-    return render(
-        request,
-        "assessments/compare.html",
-        {"a": a, "b": b, "rows": rows, "changed": sum(1 for r in rows if r["changed"])},
-    )
+    ctx = comparison(b, a, show_all=request.GET.get("all") == "1")
+    return render(request, "assessments/compare.html", {"a": a, "b": b, **ctx})
 
 
 # --- The questionnaire ------------------------------------------------------------------

@@ -37,9 +37,18 @@ class EvidenceForm(forms.Form):
         required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     tags = forms.CharField(max_length=500, required=False, help_text="Comma-separated.")
+    # Checkboxes under a filter box (static/aigsec/app.js: type "2.1" or "supply"), not a
+    # multi-select of every control of every open assessment.
     responses = ResponseMultipleChoiceField(
-        queryset=Response.objects.none(), required=False, label="Supports these controls"
+        queryset=Response.objects.none(),
+        required=False,
+        label="Supports these controls",
+        widget=forms.CheckboxSelectMultiple,
     )
+    # The control the person came from ("Upload or record new evidence" on a control): after
+    # saving they go back to it (evidence/views.py).
+    # Not validated as a number: a bad value only means "go to the new item" instead.
+    from_response = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
 
     def __init__(self, *args, responses=None, **kwargs):
         super().__init__(*args, **kwargs)

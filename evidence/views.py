@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -33,6 +34,7 @@ from . import selectors, services
 from .downloads import revision_download
 from .forms import EvidenceForm, LinkForm, RevisionForm, WithdrawForm
 from .models import EvidenceItem, EvidenceKind, EvidenceRevision
+from .picker import return_to_control
 from .upload import HashingUploadHandler, install_upload_handler, too_large_message
 
 
@@ -124,11 +126,13 @@ def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | No
                 form.add_error("responses", str(exc))
             else:
                 messages.success(request, f"Evidence “{item.title}” added.")
-                return redirect("evidence_detail", pk=item.pk)
+                back = return_to_control(responses, d["from_response"])
+                return redirect(back or reverse("evidence_detail", args=[item.pk]))
         return render(request, "evidence/create.html", {"form": form}, status=400)
     initial = {"valid_until": services.default_valid_until(team)}
     if request.GET.get("response"):
         initial["responses"] = [request.GET["response"]]
+        initial["from_response"] = request.GET["response"][:20]
     form = EvidenceForm(initial=initial, responses=responses)
     return render(request, "evidence/create.html", {"form": form})
 

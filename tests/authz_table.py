@@ -163,7 +163,7 @@ HTML: dict[str, Rule] = {
     "team_switch": Rule({"POST": V}, body={"team": Ref("team")}),
     "members": Rule(same_for(M, *FORM), TEAM, body={"email": "new@x.test", "role": "auditor"}),
     "member_role": Rule({"POST": M}, MEMBERSHIP, body={"role": "auditor"}),
-    "member_remove": Rule({"POST": M}, MEMBERSHIP),
+    "member_remove": Rule(same_for(M, *FORM), MEMBERSHIP),  # GET: the confirmation page
     "tokens": Rule(same_for(SIGNED_IN, *FORM), body={"name": "m", "scope": "read", "days": "7"}),
     # Per account: the caller's own token; anyone else's (even a teammate's) is a 404.
     "token_revoke": Rule({"POST": SIGNED_IN}, {"token_id": Ref("token")}),
@@ -202,6 +202,8 @@ HTML: dict[str, Rule] = {
         body={"version": 1, "status": "full", "justification": "Done.", "owner": ""},
     ),
     "my_work": Rule({"GET": SIGNED_IN}),
+    "assessment_controls": Rule({"GET": V}, ASSESSMENT, query={"q": "place", "status": "full"}),
+    "search": Rule({"GET": V}, query={"q": "system"}),
     # Evidence, reviews, comments
     "evidence_list": Rule({"GET": V}),
     "evidence_create": Rule(
@@ -286,6 +288,7 @@ API: dict[str, Rule] = {
     # Frameworks are the one shared model: scoped in the view, not by the door (no audit).
     "/frameworks/{id}/": Rule({"GET": V}, {"id": Ref("framework")}, door=False),
     "/reports/": Rule({"GET": SIGNED_IN}),
+    "/search/": Rule({"GET": SIGNED_IN}, query={"q": "system"}),
     "/reports/{id}/": Rule({"GET": V}, {"id": Ref("report")}),
     "/reports/{id}/download/": Rule({"GET": V}, {"id": Ref("report")}),
     "/reports/verify/": Rule({"POST": SIGNED_IN}, body={"file": Upload("r.pdf", b"%PDF-1.4\n")}),

@@ -62,6 +62,8 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "response_edit": (OBJECT, {"pk": "response"}),
     "response_evidence": (OBJECT, {"pk": "response"}),
     "my_work": (OWN, None),
+    "assessment_controls": (OBJECT, {"pk": "assessment"}),
+    "search": (OWN, None),  # the current team's results only (tests/test_search.py)
     "evidence_list": (OWN, None),
     "evidence_create": (OWN, None),
     "evidence_detail": (OBJECT, {"pk": "evidence"}),

@@ -157,11 +157,18 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    """GET asks for confirmation (a page, so it works without JavaScript); POST removes."""
     target = get_for_user(
         request.user, Membership.objects.select_related("team", "user"), membership_id, Perm.MANAGE
     )
+    if request.method == "GET":
+        return render(
+            request,
+            "accounts/member_remove_confirm.html",
+            {"m": target, "is_self": target.user_id == request.user.pk},
+        )
     try:
         membership_remove(membership=target, actor=request.user)
     except ValidationError as exc:

@@ -49,4 +49,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         user_sessions_end(user=form.user, reason="password_reset", actor=form.user)
+        # Said on the log-in page it leads to: the reset is done, sign in with the new one.
+        messages.success(
+            self.request, "Your password has been changed. Log in with your new password."
+        )
         return response

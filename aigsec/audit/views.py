@@ -22,6 +22,7 @@ from . import selectors, services
 from .chain import event_hash, format_at
 from .forms import AuditFilterForm
 from .models import AuditEvent
+from .sentences import describe
 
 _MAX_SEQ = 2**63 - 1
 EXPORTS = {
@@ -54,6 +55,13 @@ def _trail_page(
     return render(request, "audit/trail.html", ctx, status=status)
 
 
+def _events_page(team_id: int, form: AuditFilterForm) -> selectors.AuditPage:
+    d = form.cleaned_data
+    page = selectors.audit_page(team_id, form.filters(), before=d["before"], after=d["after"])
+    describe(page.events)  # sentences and names: one query per kind named on the page
+    return page
+
+
 @login_required
 @require_GET
 def audit_trail(request: HttpRequest) -> HttpResponse:
@@ -62,14 +70,11 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         # No events rather than unfiltered ones: an investigator must not mistake them.
         return _trail_page(request, form, status=400)
-    d = form.cleaned_data
     # A page of events is a fragment cached under the team's newest event (the trail shows
     # reads and refusals too, which leave the team's data version alone) and the query.
     newest = selectors.audit_newest_seq(m.team_id)
     events = {
-        "page": lambda: selectors.audit_page(
-            m.team_id, form.filters(), before=d["before"], after=d["after"]
-        ),
+        "page": lambda: _events_page(m.team_id, form),
         "events_key": teamcache.PageKey(f"{m.team_id}:{newest}"),
         "params": sorted((k, request.GET.getlist(k)) for k in request.GET),
     }
@@ -115,6 +120,7 @@ def audit_event(request: HttpRequest, seq: int) -> HttpResponse:
     if pk is None:
         raise Http404("Not found.")
     ev = get_for_user(request.user, AuditEvent.objects.all(), pk, Perm.AUDIT)
+    describe([ev])
     body = {
         "seq": ev.seq,
         "at": format_at(ev.at),

@@ -60,23 +60,25 @@ def control_meta(r, overdue: bool = False, evidence_expired: bool = False, summa
 
 
 @register.simple_tag
-def control_summary(card):
+def control_summary(card, page_url: str = ""):
     """A control card not opened yet (assessments/cards.py): its state in one line. Opening it
     fetches the whole control (form, evidence, comments) with htmx; without JavaScript the
-    link opens it on the page."""
+    link opens it on this page, or on `page_url` (its pillar page) where given."""
     r = card.r
-    edit_url = reverse("response_edit", args=[r.pk])
+    label = "Open {ref} on its pillar page" if page_url else "Open {ref}"
     return format_html(
         '<article class="control control-summary" id="r{pk}">\n'
         '  <details hx-get="{url}" hx-trigger="toggle once" hx-target="#r{pk}"'
         ' hx-swap="outerHTML">\n'
         '    <summary><h3 class="control-title"><span class="ref">{ref}</span> {title}</h3>\n'
         "      {meta}</summary>\n"
-        '    <p><a href="?open={pk}#r{pk}">Open {ref}</a></p>\n'
+        '    <p><a href="{page}">{label}</a></p>\n'
         "  </details>\n"
         "</article>",
         pk=r.pk,
-        url=edit_url,
+        url=reverse("response_edit", args=[r.pk]),
+        page=page_url or f"?open={r.pk}#r{r.pk}",
+        label=format_html(label, ref=r.control.ref),
         ref=r.control.ref,
         title=r.control.title,
         meta=control_meta(r, card.overdue, card.evidence_expired, summary=True),

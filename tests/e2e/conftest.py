@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,7 @@ def open_page(request, browser: Browser, live_server) -> Iterator[Callable[..., 
     own cookies), logged in as `email` when given. When the test fails, each page's screenshot
     and HTML are kept under var/e2e-failures/ (CI artifacts)."""
     contexts: list[BrowserContext] = []
+    problems: list[str] = []
 
     def _open(email: str | None = None, **options) -> Page:
         options.setdefault("viewport", DESKTOP)
@@ -155,6 +157,7 @@ def open_page(request, browser: Browser, live_server) -> Iterator[Callable[..., 
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
+        watch_console(page, problems)
         return log_in(page, email) if email else page
 
     yield _open
@@ -166,3 +169,36 @@ def open_page(request, browser: Browser, live_server) -> Iterator[Callable[..., 
             (out / f"page{i}.html").write_text(f"<!-- {page.url} -->\n{page.content()}")
     for context in contexts:
         context.close()
+    if problems and not getattr(request.node, "e2e_failed", False):
+        pytest.fail("console errors in the browser:\n" + "\n".join(problems), pytrace=False)
+
+
+# "Failed to load resource: the server responded with a status of 404 (Not Found)"
+_FAILED_LOAD = re.compile(r"^Failed to load resource: .*status of (\d{3})")
+
+
+def console_problem(kind: str, text: str, url: str) -> str | None:
+    """Whether a console message is a defect: every error (a script exception, a CSP
+    violation, an htmx error) is, except the app's own deliberate 4xx answers to a page or an
+    htmx request (a refused page, a validation error, a conflict), which Chromium reports as
+    failed loads too. A missing script, style or image (under /static/) or any 5xx is not
+    deliberate."""
+    if kind != "error":
+        return None
+    failed = _FAILED_LOAD.match(text)
+    if failed and failed.group(1).startswith("4") and "/static/" not in url:
+        return None
+    return f"{text} ({url})" if url else text
+
+
+def watch_console(page: Page, problems: list[str]) -> None:
+    """Collect the page's console errors and uncaught exceptions into `problems`: open_page
+    fails the test on any (CSP violations are console errors in Chromium)."""
+
+    def on_console(msg) -> None:
+        problem = console_problem(msg.type, msg.text, (msg.location or {}).get("url", ""))
+        if problem:
+            problems.append(f"{page.url}: {problem}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(f"{page.url}: uncaught {exc}"))

@@ -34,6 +34,8 @@ def main_pages(demo) -> dict[str, tuple[str | None, str]]:
         "my-work": (RISK, reverse("my_work")),
         "assessment": (RISK, reverse("assessment_detail", args=[a])),
         "add-evidence": (RISK, reverse("evidence_create")),
+        "search": (RISK, reverse("search") + "?q=supply"),
+        "find-controls": (AUDITOR, reverse("assessment_controls", args=[a]) + "?q=data"),
     }
 
 

@@ -102,8 +102,18 @@ def test_risk_owner_answers_attaches_evidence_and_finds_their_work(demo, open_pa
     page.locator("input[type=file]").set_input_files(
         {"name": "red-team-findings.csv", "mimeType": "text/csv", "buffer": CSV}
     )
-    page.get_by_label("Supports these controls").select_option([str(partial.pk), str(full.pk)])
+    # The control it came from is ticked; the other is found by its ref in the picker.
+    expect(page.locator(f'.picker-list input[value="{partial.pk}"]')).to_be_checked()
+    page.get_by_label("Find a control").fill(full.control.ref)
+    page.locator(f'.picker-list input[value="{full.pk}"]').check()
     page.get_by_role("button", name="Add evidence").click()
+    # Back on the control it was added from, the new item listed; then the item's own page.
+    expect(page.locator(f"#r{partial.pk} .control-evidence")).to_contain_text(
+        "Red-team findings, March"
+    )
+    page.locator(f"#r{partial.pk} .control-evidence").get_by_role(
+        "link", name="Red-team findings, March"
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Red-team findings, March")
     supports = page.locator("h2:has-text('Supports these controls') + ul")
     expect(supports).to_contain_text(f"{full.control.ref} {full.control.title}")
