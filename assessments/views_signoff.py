@@ -28,6 +28,7 @@ class SignOffForm(forms.Form):
         max_length=SIGNOFF_STATEMENT_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
         label="Statement",
+        error_messages={"required": "A statement is required: say what you approve."},
         help_text="What you approve, in your words; it is shown in the report and the audit "
         "trail (up to 2000 characters).",
     )
