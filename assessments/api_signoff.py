@@ -19,8 +19,8 @@ from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND, _body
 from .models import Assessment
 from .serializers import (
     AssessmentDetailSerializer,
+    AssessmentSignOffSerializer,
     SignOffBlockedSerializer,
-    SignOffRequestSerializer,
 )
 from .signoff import SignOffBlocked, assessment_sign_off
 
@@ -42,7 +42,7 @@ def blocked_body(blockers: list[Any]) -> dict[str, Any]:
 class AssessmentSignOffView(APIView):
     @extend_schema(
         operation_id="assessments_sign_off",
-        request=SignOffRequestSerializer,
+        request=AssessmentSignOffSerializer,
         responses={
             200: AssessmentDetailSerializer,
             400: BAD_REQUEST,
@@ -58,7 +58,7 @@ class AssessmentSignOffView(APIView):
     )
     def post(self, request: Request, pk: int) -> APIResponse:
         assessment = get_for_user(request.user, Assessment.objects.all(), pk, Perm.APPROVE)
-        body = SignOffRequestSerializer(data=_body(request))
+        body = AssessmentSignOffSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
         try:
             assessment_sign_off(

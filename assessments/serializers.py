@@ -338,7 +338,7 @@ class AssessmentStatusChangeSerializer(serializers.Serializer):
     )
 
 
-class SignOffRequestSerializer(serializers.Serializer):
+class AssessmentSignOffSerializer(serializers.Serializer):
     statement = serializers.CharField(
         max_length=SIGNOFF_STATEMENT_MAX,
         help_text="What you approve, in your words (1 to 2000 characters).",
