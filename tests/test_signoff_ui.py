@@ -221,3 +221,21 @@ def test_due_dates_in_the_action_plan_do_not_wrap(personas):
     due = world.gap.due_date.isoformat()
     # On one line, whole: a date broken at a hyphen would be "2026-11-" and "30" apart.
     assert any(due in line for line in plan.splitlines()), plan[:600]
+
+
+def test_the_demo_has_an_assessment_signed_off_by_a_second_person(monkeypatch):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("DEMO_PASSWORD", "demo-passphrase-for-tests-42")
+    call_command("load_framework", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    a = Assessment.objects.get(title="Invoice classifier — 2026 review")
+    so = SignOff.objects.get(assessment=a)
+    assert a.status == "final" and a.submitted_by.email == "risk2@demo.test"
+    assert (so.signer.email, so.signer_role, so.signer_name) == (
+        "manager@demo.test",
+        "manager",
+        "Morgan Manager",
+    )
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
+    assert SignOff.objects.count() == 1
