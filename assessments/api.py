@@ -316,7 +316,8 @@ class AssessmentViewSet(
 ):
     """Assessments of AI systems against a framework version."""
 
-    queryset = Assessment.objects.all()
+    # The detail shows the submitter and the sign-off: joined, not a query each.
+    queryset = Assessment.objects.select_related("submitted_by", "sign_off")
     serializer_class = AssessmentSerializer
 
     def get_queryset(self) -> QuerySet[Assessment]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from aigsec.accounts.models import Team
@@ -224,6 +226,17 @@ class Assessment(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     finalised_at = models.DateTimeField(null=True, blank=True)
+    # Who last moved the assessment to "in review", and when: that person may not sign it off
+    # (four eyes, assessments/signoff.py). Set by assessment_set_status only.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -246,6 +259,49 @@ class Assessment(models.Model):
     @property
     def is_locked(self) -> bool:
         return self.status == AssessmentStatus.FINAL
+
+
+SIGNOFF_STATEMENT_MAX = 2000
+
+
+class SignOff(models.Model):
+    """The approval that made an assessment final: who (and their name and role at that
+    moment, kept even if the account is renamed, demoted or removed), when, and what they
+    declared. One per assessment, enforced by the database; written by assessment_sign_off
+    only (assessments/signoff.py)."""
+
+    TEAM_PATH = "assessment__team"
+
+    assessment = models.OneToOneField(
+        Assessment, on_delete=models.CASCADE, related_name="sign_off", editable=False
+    )
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    signer_name = models.CharField(max_length=150)
+    signer_email = models.EmailField()
+    signer_role = models.CharField(
+        max_length=20, choices=[("manager", "Manager"), ("admin", "Team admin")]
+    )
+    statement = models.TextField()
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("statement"), SIGNOFF_STATEMENT_MAX)
+                & ~Q(statement=""),
+                name="signoff_statement_1_to_2000",
+            ),
+            models.CheckConstraint(condition=~Q(signer_name=""), name="signoff_signer_name"),
+            # The roles that hold `approve` (aigsec/core/access.py).
+            models.CheckConstraint(
+                condition=Q(signer_role__in=["manager", "admin"]), name="signoff_signer_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sign-off of assessment {self.assessment_id} by {self.signer_name}"
 
 
 class ResponseStatus(models.TextChoices):

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from . import scoring
 from .models import (
+    SIGNOFF_STATEMENT_MAX,
     AISystem,
     Assessment,
     AssessmentStatus,
@@ -25,6 +26,7 @@ from .models import (
     Pillar,
     Response,
     ResponseStatus,
+    SignOff,
     SystemStatus,
 )
 from .services import AI_SYSTEM_FIELDS
@@ -257,12 +259,55 @@ class AssessmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SignOffSerializer(serializers.ModelSerializer):
+    signer = serializers.IntegerField(
+        source="signer_id", read_only=True, allow_null=True, help_text="User id (null if deleted)."
+    )
+    signer_name = serializers.CharField(read_only=True, help_text="Display name when signing.")
+    signer_role = NamedChoiceField(
+        [("manager", "Manager"), ("admin", "Team admin")],
+        enum_name="SignerRoleEnum",
+        read_only=True,
+        help_text="Role in the team when signing.",
+    )
+
+    class Meta:
+        model = SignOff
+        fields = ["signer", "signer_name", "signer_role", "signed_at", "statement"]
+        read_only_fields = fields
+
+
 class AssessmentDetailSerializer(AssessmentSerializer):
     scores = serializers.SerializerMethodField()
+    submitted_by = serializers.SerializerMethodField(
+        help_text="Display name of who last submitted it for review (null if never)."
+    )
+    submitted_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    sign_off = serializers.SerializerMethodField(
+        help_text="Who signed it off, when and with what statement; null until final."
+    )
 
     class Meta(AssessmentSerializer.Meta):
-        fields = [*AssessmentSerializer.Meta.fields, "scores"]
+        fields = [
+            *AssessmentSerializer.Meta.fields,
+            "submitted_by",
+            "submitted_at",
+            "sign_off",
+            "scores",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_submitted_by(self, obj: Assessment) -> str | None:
+        return obj.submitted_by.display_name if obj.submitted_by_id else None
+
+    @extend_schema_field(SignOffSerializer(allow_null=True))
+    def get_sign_off(self, obj: Assessment) -> dict[str, Any] | None:
+        try:
+            sign_off = obj.sign_off  # joined by the API's queryset (else one query)
+        except SignOff.DoesNotExist:
+            return None
+        return SignOffSerializer(sign_off).data
 
     @extend_schema_field(AssessmentScoresSerializer)
     def get_scores(self, obj: Assessment) -> dict[str, Any]:
@@ -288,7 +333,35 @@ class AssessmentCreateSerializer(serializers.Serializer):
 
 
 class AssessmentStatusChangeSerializer(serializers.Serializer):
-    status = assessment_status_field()
+    status = assessment_status_field(
+        help_text="`final` is refused (400): an assessment becomes final only by a sign-off."
+    )
+
+
+class AssessmentSignOffSerializer(serializers.Serializer):
+    statement = serializers.CharField(
+        max_length=SIGNOFF_STATEMENT_MAX,
+        help_text="What you approve, in your words (1 to 2000 characters).",
+    )
+
+
+class SignOffBlockerSerializer(serializers.Serializer):
+    control = serializers.CharField(
+        allow_null=True, help_text="The control's ref, or null for the assessment as a whole."
+    )
+    code = serializers.CharField(
+        help_text="not_answered, answer_pending, answer_rejected, answer_changes_requested, "
+        "evidence_pending, evidence_rejected, evidence_changes_requested, status, final, "
+        "submitter, response_owner, no_approver."
+    )
+    reason = serializers.CharField()
+    response = serializers.IntegerField(required=False, help_text="The response (control).")
+    evidence = serializers.IntegerField(required=False, help_text="The evidence item.")
+
+
+class SignOffBlockedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    blocking = SignOffBlockerSerializer(many=True)
 
 
 # --- Responses ------------------------------------------------------------------------------

@@ -37,13 +37,20 @@ AI_SYSTEM_FIELDS = (
     "status",
 )
 
-# Allowed moves of an assessment. `final` is terminal: it locks the assessment.
+# Allowed moves of an assessment through a status change. `final` is reached only by a
+# sign-off (assessments/signoff.py: complete, reviewed, four eyes) and is terminal: it locks
+# the assessment, and nothing leads out of it (a correction is a new assessment based on it).
 TRANSITIONS: dict[str, set[str]] = {
     AssessmentStatus.DRAFT: {AssessmentStatus.IN_PROGRESS},
     AssessmentStatus.IN_PROGRESS: {AssessmentStatus.IN_REVIEW, AssessmentStatus.DRAFT},
-    AssessmentStatus.IN_REVIEW: {AssessmentStatus.FINAL, AssessmentStatus.IN_PROGRESS},
+    AssessmentStatus.IN_REVIEW: {AssessmentStatus.IN_PROGRESS},
     AssessmentStatus.FINAL: set(),
 }
+SIGN_OFF_ONLY = (
+    "An assessment becomes final only by a sign-off (the “Sign off” page, or "
+    "POST /api/v1/assessments/{id}/sign-off/), by a manager or admin other than the person "
+    "who submitted it for review."
+)
 
 
 def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -169,25 +176,27 @@ def assessment_set_status(*, assessment: Assessment, status: str, actor: User) -
         if status not in TRANSITIONS[old]:
             if old == AssessmentStatus.FINAL:
                 raise AssessmentLocked(locked)
+            if status == AssessmentStatus.FINAL:
+                raise ValidationError({"status": SIGN_OFF_ONLY})
             allowed = ", ".join(sorted(TRANSITIONS[old])) or "none"
             raise ValidationError(
                 {"status": f"Cannot move from {old} to {status}. Allowed: {allowed}."}
             )
         locked.status = status
-        if status == AssessmentStatus.FINAL:
-            locked.finalised_at = timezone.now()
-        locked.save(update_fields=["status", "finalised_at"])
-        target = f"assessment:{locked.pk}"
+        fields = ["status"]
+        if status == AssessmentStatus.IN_REVIEW:
+            # The submitter may not be the approver (four eyes): remember who it was.
+            locked.submitted_by, locked.submitted_at = actor, timezone.now()
+            fields += ["submitted_by", "submitted_at"]
+        locked.save(update_fields=fields)
         audit_record(
             "assessment.status_changed",
             actor=actor,
             team=locked.team_id,
-            target=target,
+            target=f"assessment:{locked.pk}",
             data={"old": old, "new": status},
         )
         team_changed(locked.team_id)
-        if status == AssessmentStatus.FINAL:
-            audit_record("assessment.locked", actor=actor, team=locked.team_id, target=target)
     return locked
 
 

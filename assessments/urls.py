@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_exports, views_find, views_frameworks
+from . import views, views_exports, views_find, views_frameworks, views_signoff
 
 urlpatterns = [
     path("frameworks/", views_frameworks.framework_list, name="frameworks"),
@@ -26,6 +26,11 @@ urlpatterns = [
         name="questionnaire",
     ),
     path("assessments/<int:pk>/status/", views.assessment_status, name="assessment_status"),
+    path(
+        "assessments/<int:pk>/sign-off/",
+        views_signoff.assessment_sign_off_view,
+        name="assessment_sign_off",
+    ),
     path("assessments/<int:pk>/compare/", views.assessment_compare, name="assessment_compare"),
     path(
         "assessments/<int:pk>/export/<str:fmt>/",

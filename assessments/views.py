@@ -180,7 +180,9 @@ def ai_system_archive(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def assessment_create_view(request: HttpRequest, pk: int) -> HttpResponse:
     system = get_for_user(request.user, AISystem.objects.select_related("team"), pk, Perm.EDIT)
-    form = AssessmentCreateForm(request.POST or None, ai_system=system)
+    # ?based_on=<id>: "start a correction" from a final assessment's page.
+    initial = {"based_on": request.GET.get("based_on")}
+    form = AssessmentCreateForm(request.POST or None, ai_system=system, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             a = services.assessment_create(

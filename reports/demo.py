@@ -1,6 +1,7 @@
 """Demo data: one signed report of the demo assessment, so the report list is not empty."""
 
 from aigsec.accounts.models import Team, User
+from assessments.demo_signoff import seed as seed_signoff
 from assessments.models import Assessment
 
 from .models import Report, ReportStatus
@@ -8,6 +9,9 @@ from .services import report_run
 
 
 def seed(stdout) -> None:
+    # After the evidence and its reviews (seeded by the apps before this one): a final
+    # assessment, signed off by a second person, next to the demo's open one.
+    seed_signoff(stdout)
     team = Team.objects.filter(name="Demo AI Ltd").first()
     manager = User.objects.filter(email="manager@demo.test").first()
     if team is None or manager is None or Report.objects.filter(team=team).exists():

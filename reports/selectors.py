@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from aigsec.audit.models import AuditChainHead
 from assessments.charts import pillar_chart
-from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus
+from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus, SignOff
 from assessments.scoring import assessment_scores
 from assessments.selectors import is_overdue
 from evidence.models import EvidenceItem, EvidenceRevision, ReviewDecision
@@ -92,7 +92,7 @@ def _latest_revisions(item_ids: list[int]) -> dict[int, EvidenceRevision]:
 def report_context(report: Report) -> dict[str, Any]:
     """Everything the report template needs. About a dozen queries for any size."""
     assessment = Assessment.objects.select_related(
-        "team", "ai_system", "framework_version__framework", "created_by"
+        "team", "ai_system", "framework_version__framework", "created_by", "submitted_by"
     ).get(pk=report.assessment_id)
     today = timezone.localdate()
     scores = assessment_scores(assessment, cached=False)  # a signed report reads the database
@@ -150,6 +150,8 @@ def report_context(report: Report) -> dict[str, Any]:
         "framework": assessment.framework_version.framework,
         "version": assessment.framework_version,
         "is_final": assessment.status == AssessmentStatus.FINAL,
+        # Who approved it, as they were named and placed when they signed (None before).
+        "sign_off": SignOff.objects.filter(assessment=assessment).first(),
         "scores": scores,
         "chart": pillar_chart(
             [{"ref": p["ref"], "title": p["title"], "score": p["score"]} for p in scores.pillars]

@@ -101,7 +101,7 @@ def same_for(need: Need, *methods: str) -> dict[str, Need]:
     return dict.fromkeys(methods, need)
 
 
-V, E, A, R, P, M, AU = (
+V, E, A, R, P, M, AU, AP = (
     Perm.VIEW,
     Perm.EDIT,
     Perm.ANSWER,
@@ -109,6 +109,7 @@ V, E, A, R, P, M, AU = (
     Perm.REPORT,
     Perm.MANAGE,
     Perm.AUDIT,
+    Perm.APPROVE,
 )
 PUBLIC, SIGNED_IN = Who.PUBLIC, Who.SIGNED_IN
 COMMENTERS = Roles(frozenset({Role.RISK_OWNER, Role.AUDITOR, Role.ADMIN}))
@@ -189,6 +190,8 @@ HTML: dict[str, Rule] = {
     "assessment_detail": Rule({"GET": V}, ASSESSMENT),
     "questionnaire": Rule({"GET": V}, {"pk": Ref("assessment"), "pillar_ref": Ref("pillar_ref")}),
     "assessment_status": Rule({"POST": E}, ASSESSMENT, body={"status": "in_progress"}),
+    # The world's assessment is a draft: an allowed sign-off is a 409 (blocked), never a 403.
+    "assessment_sign_off": Rule(same_for(AP, *FORM), ASSESSMENT, body={"statement": "Approved."}),
     "assessment_compare": Rule({"GET": V}, ASSESSMENT, query={"other": Ref("assessment")}),
     "assessment_export": Rule({"GET": V}, {"pk": Ref("assessment"), "fmt": "csv"}),
     "guideline_assign": Rule(
@@ -270,6 +273,9 @@ API: dict[str, Rule] = {
     "/assessments/{id}/responses/": Rule({"GET": V}, {"id": Ref("assessment")}),
     "/assessments/{id}/status/": Rule(
         {"POST": E}, {"id": Ref("assessment")}, body={"status": "in_progress"}
+    ),
+    "/assessments/{id}/sign-off/": Rule(
+        {"POST": AP}, {"id": Ref("assessment")}, body={"statement": "Approved."}
     ),
     "/evidence/": Rule(
         {"GET": SIGNED_IN, "POST": A},

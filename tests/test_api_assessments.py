@@ -31,6 +31,7 @@ from assessments.models import (
 
 from .factories import MembershipFactory, TeamFactory, UserFactory
 from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
+from .factories_signoff import make_final
 
 API = "/api/v1"
 
@@ -535,15 +536,23 @@ def test_assessment_status_transitions(personas, assessment):
 
     r = client.post(url, {"status": "final"}, format="json")  # draft → final: not allowed
     assert r.status_code == 400
-    assert "Cannot move from draft to final" in r.json()["status"][0]
+    assert "final only by a sign-off" in r.json()["status"][0]
     assert client.post(url, {"status": "bogus"}, format="json").status_code == 400
     assert client.post(url, {}, format="json").status_code == 400
 
-    for step in ("in_progress", "in_review", "final"):
+    for step in ("in_progress", "in_review"):
         r = client.post(url, {"status": step}, format="json")
         assert r.status_code == 200, r.content
         assert r.json()["status"] == step
-    assert r.json()["locked"] is True and r.json()["finalised_at"]
+    assert r.json()["submitted_by"] == personas.manager.display_name
+    # in_review → final is not a status change either: it is a sign-off (test_signoff_api.py).
+    r = client.post(url, {"status": "final"}, format="json")
+    assert r.status_code == 400 and "sign-off" in r.json()["status"][0]
+    assert AuditEvent.objects.filter(action="assessment.locked").count() == 0
+    services.assessment_set_status(
+        assessment=assessment, status="in_progress", actor=personas.admin
+    )
+    make_final(assessment, personas)
     assert AuditEvent.objects.filter(action="assessment.locked").count() == 1
 
     r = client.post(url, {"status": "in_review"}, format="json")
@@ -717,10 +726,9 @@ def test_patch_owner_must_be_a_risk_owner_of_the_team(personas, assessment):
 
 
 def test_patch_locked_assessment_is_409(personas, assessment):
+    make_final(assessment, personas)
     resp = first_response(assessment)
-    for step in ("in_progress", "in_review", "final"):
-        services.assessment_set_status(assessment=assessment, status=step, actor=personas.admin)
-    r = patch(personas.risk_owner, resp, {"version": 1, "status": "full"})
+    r = patch(personas.risk_owner, resp, {"version": resp.version, "status": "partial"})
     assert r.status_code == 409
     assert "final and locked" in r.json()["detail"]
     assert "current" not in r.json()

@@ -46,6 +46,7 @@ from evidence import services as evidence_services
 from evidence.models import EvidenceItem, ReviewDecision
 
 from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
+from .factories_signoff import make_final
 
 
 def _hypothesis_jsonschema_compat() -> None:
@@ -153,12 +154,10 @@ def seeded(personas) -> Seeded:
         reviewer=personas.auditor, decision=ReviewDecision.ACCEPTED, comment="", evidence=file_item
     )
     # A final assessment too, so that writes also meet the 409 of a locked one.
-    final = make_assessment(ai_system=system, version=version, actor=risk_owner)
-    _answer(final.responses.order_by("id").first(), risk_owner)
-    for step in ("in_progress", "in_review", "final"):
-        assessment_services.assessment_set_status(
-            assessment=final, status=step, actor=personas.manager
-        )
+    # Signed off as people do it (answered, accepted, submitted by one, approved by another).
+    final = make_final(
+        make_assessment(ai_system=system, version=version, actor=risk_owner), personas
+    )
     final_response = final.responses.order_by("id").first()
     tokens = {
         name: api_token_create(user=user, name="fuzz")[1]

@@ -18,15 +18,19 @@ from evidence.models import EvidenceItem
 from aigsec.accounts.models import User
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
-a = Assessment.objects.get()
+a = Assessment.objects.get(title="Support chatbot — 2026 baseline")
+final = Assessment.objects.get(status="final")  # the demo's signed-off assessment
 r = Response.objects.filter(assessment=a).exclude(status="not_started").first()
 e = EvidenceItem.objects.first()
 pages = ["/", "/ai-systems/", f"/ai-systems/{a.ai_system_id}/", f"/assessments/{a.pk}/",
          f"/assessments/{a.pk}/pillars/1/", f"/assessments/{a.pk}/pillars/4/?open=all", "/my-work/",
          "/frameworks/", "/evidence/", f"/evidence/{e.pk}/", "/accounts/tokens/",
-         "/api/v1/assessments/", f"/api/v1/assessments/{a.pk}/responses/", "/healthz"]
+         "/api/v1/assessments/", f"/api/v1/assessments/{a.pk}/responses/", "/healthz",
+         f"/assessments/{final.pk}/", f"/api/v1/assessments/{final.pk}/"]
 extra = {"auditor@demo.test": ["/reviews/", "/audit/"],
-         "admin@demo.test": [f"/accounts/teams/{a.team_id}/members/"]}
+         "manager@demo.test": [f"/assessments/{a.pk}/sign-off/"],
+         "admin@demo.test": [f"/accounts/teams/{a.team_id}/members/",
+                             f"/assessments/{final.pk}/sign-off/"]}
 bad = []
 for email in ["risk@demo.test", "auditor@demo.test", "manager@demo.test", "admin@demo.test"]:
     c = Client()

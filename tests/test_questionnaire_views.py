@@ -17,6 +17,7 @@ from assessments.models import AISystem, Assessment, Response
 from evidence.services import evidence_create
 
 from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
+from .factories_signoff import make_final
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -96,19 +97,25 @@ def test_unknown_status_and_bad_owner_are_refused(personas, assessment):
 
 def test_final_assessment_is_locked(personas, assessment):
     c = personas.client(personas.manager)
+    # The status form no longer leads to final: only a sign-off does.
     for status in ("in_progress", "in_review", "final"):
         resp = c.post(reverse("assessment_status", args=[assessment.pk]), {"status": status})
         assert resp.status_code == 302
     assessment.refresh_from_db()
+    assert assessment.status == "in_review" and assessment.finalised_at is None
+    services.assessment_set_status(
+        assessment=assessment, status="in_progress", actor=personas.manager
+    )
+    assessment = make_final(assessment, personas)
     assert assessment.status == "final" and assessment.finalised_at is not None
     assert AuditEvent.objects.filter(
         action="assessment.locked", target=f"assessment:{assessment.pk}"
     ).exists()
     r = _first(assessment)
-    resp = _post(personas.client(personas.risk_owner), r, status="full")
+    resp = _post(personas.client(personas.risk_owner), r, status="not_implemented")
     assert resp.status_code == 409 and "locked" in resp.content.decode()
     r.refresh_from_db()
-    assert r.status == "not_started"
+    assert r.status == "full"
     page = personas.client(personas.risk_owner).get(
         reverse("questionnaire", args=[assessment.pk, "1"]), {"open": "all"}
     )
@@ -123,7 +130,7 @@ def test_invalid_transition_changes_nothing(personas, assessment):
     resp = personas.client(personas.manager).post(
         reverse("assessment_status", args=[assessment.pk]), {"status": "final"}, follow=True
     )
-    assert "Cannot move from draft to final" in resp.content.decode()
+    assert "becomes final only by a sign-off" in resp.content.decode()
     assessment.refresh_from_db()
     assert assessment.status == "draft"
 

@@ -56,6 +56,7 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "assessment_detail": (OBJECT, {"pk": "assessment"}),
     "questionnaire": (OBJECT, {"pk": "assessment", "pillar_ref": "pillar_ref"}),
     "assessment_status": (OBJECT, {"pk": "assessment"}),
+    "assessment_sign_off": (OBJECT, {"pk": "assessment"}),
     "assessment_compare": (OBJECT, {"pk": "assessment"}),
     "assessment_export": (OBJECT, {"pk": "assessment", "fmt": "export_fmt"}),  # "csv"
     "guideline_assign": (OBJECT, {"pk": "assessment", "guideline_id": "guideline"}),

@@ -29,16 +29,19 @@ class Perm(StrEnum):
     REPORT = "report"  # request signed reports (download and exports need only VIEW)
     MANAGE = "manage"  # members, roles, team settings, custom frameworks
     AUDIT = "audit"  # read the audit trail
+    APPROVE = (
+        "approve"  # sign off an assessment (makes it final; four eyes: assessments/signoff.py)
+    )
 
 
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.ADMIN: frozenset(
-        {Perm.VIEW, Perm.EDIT, Perm.ANSWER, Perm.REPORT, Perm.MANAGE, Perm.AUDIT}
+        {Perm.VIEW, Perm.EDIT, Perm.ANSWER, Perm.REPORT, Perm.MANAGE, Perm.AUDIT, Perm.APPROVE}
     ),
     Role.RISK_OWNER: frozenset({Perm.VIEW, Perm.EDIT, Perm.ANSWER}),
     # Auditors judge; they never edit what they judge (separation of duties).
     Role.AUDITOR: frozenset({Perm.VIEW, Perm.REVIEW, Perm.AUDIT}),
-    Role.MANAGER: frozenset({Perm.VIEW, Perm.EDIT, Perm.REPORT}),
+    Role.MANAGER: frozenset({Perm.VIEW, Perm.EDIT, Perm.REPORT, Perm.APPROVE}),
 }
 
 

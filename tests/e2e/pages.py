@@ -9,9 +9,11 @@ RISK, AUDITOR, MANAGER = "risk@demo.test", "auditor@demo.test", "manager@demo.te
 
 def main_pages(demo) -> dict[str, tuple[str | None, str]]:
     """name -> (who, url). The six of the README's screenshots come first."""
-    from assessments.models import Response
+    from assessments.models import Assessment, Response
 
     a = demo.assessment.pk
+    # The demo's signed-off assessment (seeded with the demo report): its page shows the sign-off.
+    final = Assessment.objects.filter(team=demo.team, status="final").order_by("pk").first()
     # Summaries of the first controls and the third one opened: both kinds on one page.
     rows = list(
         Response.objects.filter(assessment=a, control__guideline__pillar__ref="1")
@@ -36,6 +38,13 @@ def main_pages(demo) -> dict[str, tuple[str | None, str]]:
         "add-evidence": (RISK, reverse("evidence_create")),
         "search": (RISK, reverse("search") + "?q=supply"),
         "find-controls": (AUDITOR, reverse("assessment_controls", args=[a]) + "?q=data"),
+        # The demo assessment is in progress: its sign-off page lists what blocks it.
+        "sign-off": (MANAGER, reverse("assessment_sign_off", args=[a])),
+        **(
+            {"signed-off-assessment": (MANAGER, reverse("assessment_detail", args=[final.pk]))}
+            if final
+            else {}
+        ),
     }
 
 

@@ -1,0 +1,68 @@
+"""Assessments made ready for a sign-off, and signed off, the way people do it: through the
+services (answers by a risk owner, decisions by an auditor, the submission for review by one
+person and the sign-off by another)."""
+
+from __future__ import annotations
+
+from aigsec.accounts.models import User
+from assessments import services
+from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus
+from assessments.signoff import assessment_sign_off
+from evidence.models import EvidenceItem
+from evidence.reviews import review_create
+
+STATEMENT = "Reviewed with the auditors: complete and accurate as of today."
+
+
+def answer_all(assessment: Assessment, *, by: User, status: str = ResponseStatus.FULL) -> None:
+    for r in Response.objects.filter(assessment=assessment).order_by("control__order"):
+        if r.status == ResponseStatus.NOT_STARTED:
+            services.response_save(
+                response=r,
+                expected_version=r.version,
+                actor=by,
+                status=status,
+                justification="In place; see the linked evidence.",
+            )
+
+
+def accept_all(assessment: Assessment, *, auditor: User) -> None:
+    """Accept every answer and every live evidence item linked to one."""
+    for r in Response.objects.filter(assessment=assessment).exclude(status="not_started"):
+        review_create(reviewer=auditor, decision="accepted", comment="", response=r)
+    items = EvidenceItem.objects.filter(
+        links__response__assessment=assessment, withdrawn_at__isnull=True
+    ).distinct()
+    for item in items:
+        review_create(reviewer=auditor, decision="accepted", comment="", evidence=item)
+
+
+def submit(assessment: Assessment, *, by: User) -> Assessment:
+    """Move it on to "in review", as the person `by`."""
+    for step in (AssessmentStatus.IN_PROGRESS, AssessmentStatus.IN_REVIEW):
+        assessment = services.assessment_set_status(assessment=assessment, status=step, actor=by)
+    return assessment
+
+
+def make_ready(
+    assessment: Assessment, *, risk_owner: User, auditor: User, submitter: User
+) -> Assessment:
+    """Everything answered and accepted, submitted for review by `submitter`."""
+    answer_all(assessment, by=risk_owner)
+    accept_all(assessment, auditor=auditor)
+    return submit(assessment, by=submitter)
+
+
+def make_final(assessment: Assessment, personas, *, approver: User | None = None) -> Assessment:
+    """Ready, submitted by the manager, signed off by the admin (or `approver`)."""
+    make_ready(
+        assessment,
+        risk_owner=personas.risk_owner,
+        auditor=personas.auditor,
+        submitter=personas.manager,
+    )
+    assessment_sign_off(
+        assessment=assessment, actor=approver or personas.admin, statement=STATEMENT
+    )
+    assessment.refresh_from_db()
+    return assessment
