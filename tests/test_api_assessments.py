@@ -29,8 +29,14 @@ from assessments.models import (
     SystemStatus,
 )
 
-from .factories import MembershipFactory, TeamFactory, UserFactory
-from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
+from .factories import (
+    AISystemFactory,
+    MembershipFactory,
+    TeamFactory,
+    UserFactory,
+    make_assessment,
+    make_framework_version,
+)
 
 API = "/api/v1"
 
