@@ -32,8 +32,7 @@ from evidence import services as e_services
 from reports.models import Report, ReportStatus
 
 from .conftest import Personas, login_with_second_factor
-from .factories import MembershipFactory, UserFactory
-from .factories_assessments import AISystemFactory, make_framework_version
+from .factories import AISystemFactory, MembershipFactory, UserFactory, make_framework_version
 
 PERSONAS = ("risk_owner", "auditor", "manager", "admin", "stranger", "anonymous")
 OWN, OTHER = "own", "other"

@@ -29,9 +29,15 @@ from assessments.models import (
     SystemStatus,
 )
 
-from .factories import MembershipFactory, TeamFactory, UserFactory
-from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
-from .factories_signoff import make_final
+from .factories import (
+    AISystemFactory,
+    MembershipFactory,
+    TeamFactory,
+    UserFactory,
+    make_assessment,
+    make_final,
+    make_framework_version,
+)
 
 API = "/api/v1"
 

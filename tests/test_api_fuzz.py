@@ -45,8 +45,7 @@ from evidence import reviews
 from evidence import services as evidence_services
 from evidence.models import EvidenceItem, ReviewDecision
 
-from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
-from .factories_signoff import make_final
+from .factories import AISystemFactory, make_assessment, make_final, make_framework_version
 
 
 def _hypothesis_jsonschema_compat() -> None:

@@ -23,7 +23,7 @@ from evidence import api_reviews
 from reports import api as reports_api
 from reports.services import report_request, report_run
 
-from .factories_reports import make_report_world
+from .factories import make_report_world
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,7 @@ from aigsec.audit.sentences import GENERIC, SENTENCES, Names, describe, sentence
 from aigsec.audit.services import audit_record
 from assessments import services
 
-from .factories import UserFactory
-from .factories_assessments import AISystemFactory, make_assessment
+from .factories import AISystemFactory, UserFactory, make_assessment
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIL = reverse("audit_trail")

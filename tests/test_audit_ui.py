@@ -18,7 +18,7 @@ from aigsec.audit.chain import EXPORT_FIELDS, event_hash
 from aigsec.audit.models import AuditCheckpoint, AuditEvent
 from aigsec.audit.services import audit_checkpoint_take, audit_record
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 TRAIL = "/audit/"
 

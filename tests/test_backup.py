@@ -40,7 +40,7 @@ from evidence.reviews import review_create
 from evidence.services import evidence_add_revision, evidence_create
 from ops.backup import backup_create
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-checkpoint-key"  # the key conftest gives the test process

@@ -20,7 +20,7 @@ from evidence import reviews
 from evidence.comments import comment_add, comments_for_responses
 from evidence.models import ResponseComment, Review
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 pytestmark = pytest.mark.django_db
 

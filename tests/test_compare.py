@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from assessments import services
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
 

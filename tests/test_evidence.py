@@ -24,7 +24,7 @@ from evidence import services
 from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
 from evidence.upload import sanitise_filename
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from evidence.models import EvidenceItem
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 pytestmark = pytest.mark.django_db
 CREATE = reverse("evidence_create")

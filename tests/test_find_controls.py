@@ -15,7 +15,7 @@ from assessments import services
 from assessments.models import Response
 from evidence.reviews import review_create
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from aigsec.core.integrity import (
 )
 from reports.services import report_request, report_run
 
-from .factories_reports import make_report_world
+from .factories import make_report_world
 from .test_evidence import PDF, make_file_item
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from aigsec.audit.models import AuditChainHead
 from assessments import services
 from assessments.models import Assessment, AssessmentStatus
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

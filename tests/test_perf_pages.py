@@ -16,7 +16,7 @@ from evidence import reviews
 from evidence.models import EvidenceItem
 from evidence.services import evidence_create
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
 

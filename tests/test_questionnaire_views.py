@@ -16,8 +16,7 @@ from assessments import services
 from assessments.models import AISystem, Assessment, Response
 from evidence.services import evidence_create
 
-from .factories_assessments import AISystemFactory, make_assessment, make_framework_version
-from .factories_signoff import make_final
+from .factories import AISystemFactory, make_assessment, make_final, make_framework_version
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

@@ -23,8 +23,7 @@ from reports.render import html_to_pdf
 from reports.services import report_run
 from reports.signing import signing_identity
 
-from .factories_reports import make_report_world
-from .factories_signoff import make_final
+from .factories import make_final, make_report_world
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,7 @@ from reports.pdfsign import verify_pdf
 from reports.render import SafeURLFetcher, html_to_pdf
 from reports.services import _claim, report_run
 
-from .factories_reports import make_report_world
+from .factories import make_report_world
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from aigsec.audit.models import AuditEvent
 from reports.models import Report, ReportStatus
 from reports.services import report_run
 
-from .factories_reports import make_report_world
+from .factories import make_report_world
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from reports.models import Report, ReportStatus
 from reports.pdfsign import verify_pdf
 from reports.tasks import render_report
 
-from .factories_reports import make_report_world
+from .factories import make_report_world
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

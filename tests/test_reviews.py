@@ -20,8 +20,7 @@ from evidence import reviews
 from evidence.models import Review
 from evidence.services import evidence_add_revision, evidence_create
 
-from .factories import MembershipFactory, UserFactory
-from .factories_assessments import make_assessment
+from .factories import MembershipFactory, UserFactory, make_assessment
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -26,7 +26,7 @@ from evidence.services import (
     evidence_withdraw,
 )
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from assessments import services
 from assessments.search import clean_query, search
 from evidence import services as evidence_services
 
-from .factories_assessments import AISystemFactory, make_assessment
+from .factories import AISystemFactory, make_assessment
 
 pytestmark = pytest.mark.django_db
 

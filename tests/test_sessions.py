@@ -23,8 +23,7 @@ from aigsec.accounts.user_sessions import LOGIN_AT, SEEN_AT, TOUCH_EVERY, user_d
 from aigsec.audit.models import AuditEvent
 
 from .conftest import login_with_second_factor
-from .factories import PASSWORD, MembershipFactory, TeamFactory
-from .factories_assessments import make_assessment
+from .factories import PASSWORD, MembershipFactory, TeamFactory, make_assessment
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,17 @@ from assessments.signoff import signoff_check
 from evidence import services as e_services
 from evidence.reviews import review_create
 
-from .factories import MembershipFactory, UserFactory
-from .factories_assessments import make_assessment, make_framework_version
-from .factories_signoff import STATEMENT, accept_all, answer_all, make_ready, submit
+from .factories import (
+    STATEMENT,
+    MembershipFactory,
+    UserFactory,
+    accept_all,
+    answer_all,
+    make_assessment,
+    make_framework_version,
+    make_ready,
+    submit,
+)
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"

@@ -17,9 +17,7 @@ from assessments.models import Assessment, SignOff
 from reports.models import Report
 from reports.services import report_run
 
-from .factories_assessments import make_assessment
-from .factories_reports import make_report_world
-from .factories_signoff import STATEMENT, make_final, make_ready, submit
+from .factories import STATEMENT, make_assessment, make_final, make_ready, make_report_world, submit
 
 pytestmark = pytest.mark.django_db
 

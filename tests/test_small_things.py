@@ -135,7 +135,7 @@ def test_long_team_and_user_names_are_cut_with_the_whole_name_as_title(personas)
 def test_the_system_name_is_not_repeated_in_my_work_or_search(personas):
     from assessments.models import Response
 
-    from .factories_assessments import AISystemFactory, make_assessment
+    from .factories import AISystemFactory, make_assessment
 
     system = AISystemFactory(team=personas.team, name="Support chatbot")
     a = make_assessment(

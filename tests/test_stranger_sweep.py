@@ -13,7 +13,7 @@ from aigsec.accounts.models import Membership
 from aigsec.audit.models import AuditEvent
 from reports.models import Report
 
-from .factories_assessments import make_assessment
+from .factories import make_assessment
 
 # name -> which object of the victim team fills the URL's parameters ("team-level" pages take
 # no id: they show the caller's own team, so the check is that no victim data appears).

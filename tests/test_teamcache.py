@@ -15,7 +15,7 @@ from django.urls import reverse
 from aigsec.audit.services import audit_record
 from aigsec.core import teamcache
 from assessments import scoring, services
-from tests.factories_assessments import make_assessment, make_framework_version
+from tests.factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
 

@@ -29,8 +29,7 @@ from aigsec.accounts.services import (
 )
 from aigsec.audit.models import AuditEvent
 
-from .factories import MembershipFactory
-from .factories_assessments import make_assessment
+from .factories import MembershipFactory, make_assessment
 
 API = "/api/v1"
 

@@ -16,7 +16,7 @@ from assessments.models import Assessment, Response
 from evidence.reviews import review_create
 from evidence.services import evidence_create, evidence_withdraw
 
-from .factories_assessments import make_assessment, make_framework_version
+from .factories import make_assessment, make_framework_version
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"

@@ -14,7 +14,7 @@ from aigsec.accounts.models import Role
 from aigsec.accounts.services import membership_add
 from assessments.models import Assessment, Response, SignOff
 
-from ..factories_signoff import accept_all, answer_all
+from ..factories import accept_all, answer_all
 from .helpers import DEMO_PASSWORD, user
 
 SECOND = "manager2@demo.test"

@@ -1,30 +1,57 @@
-"""A realistic assessment for report tests: the bundled framework, answers of every kind,
-file evidence with reviews, an overdue gap and a not-applicable control."""
+"""Reports: a factory for the report row, and a realistic assessment for report tests (the
+bundled framework, answers of every kind, file evidence with reviews, an overdue gap and a
+not-applicable control)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import Any
 
+import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 
+from aigsec.accounts.models import Role
 from assessments import services as a_services
 from assessments.models import Assessment, FrameworkVersion, Response
 from evidence import services as e_services
 from evidence.models import EvidenceItem
 from evidence.reviews import review_create
+from reports.models import Report
+from reports.services import report_request, report_run
 
-from .factories_assessments import AISystemFactory, make_framework_version
+from .accounts import member_of
+from .assessments import AISystemFactory, AssessmentFactory, make_framework_version
+from .evidence import CSV
 
-CSV = b"control,result\n1.1.1,pass\n"
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
     b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
     b"\x00\x00IEND\xaeB`\x82"
 )
+
+
+class ReportFactory(factory.django.DjangoModelFactory):
+    """A report requested by `report_request` (queued; its task runs after commit, so not in
+    a test's transaction). `rendered=True` renders and signs it now with `report_run`, the
+    service the task calls. The requester defaults to a new manager of the team."""
+
+    class Meta:
+        model = Report
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    actor = factory.LazyAttribute(lambda o: member_of(o.assessment.team, Role.MANAGER))
+    rendered = False
+
+    @classmethod
+    def _create(cls, model_class: type[Report], *, rendered: bool, **kwargs: Any) -> Report:
+        report, _ = report_request(**kwargs)
+        if rendered:
+            report = report_run(report.pk) or report
+        return report
 
 
 @dataclass

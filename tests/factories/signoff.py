@@ -4,12 +4,19 @@ person and the sign-off by another)."""
 
 from __future__ import annotations
 
-from aigsec.accounts.models import User
+from typing import Any
+
+import factory
+
+from aigsec.accounts.models import Role, User
 from assessments import services
-from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus
+from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus, SignOff
 from assessments.signoff import assessment_sign_off
 from evidence.models import EvidenceItem
 from evidence.reviews import review_create
+
+from .accounts import TeamFactory, member_of
+from .assessments import make_assessment, make_framework_version
 
 STATEMENT = "Reviewed with the auditors: complete and accurate as of today."
 
@@ -66,3 +73,34 @@ def make_final(assessment: Assessment, personas, *, approver: User | None = None
     )
     assessment.refresh_from_db()
     return assessment
+
+
+class SignOffFactory(factory.django.DjangoModelFactory):
+    """A sign-off of a whole assessment: a team whose risk owner answers everything, whose
+    auditor accepts it, whose manager submits it and whose admin signs it off."""
+
+    class Meta:
+        model = SignOff
+
+    @classmethod
+    def _create(cls, model_class: type[SignOff], *args: Any, **kwargs: Any) -> SignOff:
+        team = TeamFactory()
+        people = {
+            role: member_of(team, role)
+            for role in (Role.RISK_OWNER, Role.AUDITOR, Role.MANAGER, Role.ADMIN)
+        }
+        assessment = make_assessment(
+            team=team, actor=people[Role.MANAGER], version=make_framework_version(1, 1, 2)
+        )
+        make_ready(
+            assessment,
+            risk_owner=people[Role.RISK_OWNER],
+            auditor=people[Role.AUDITOR],
+            submitter=people[Role.MANAGER],
+        )
+        sign_off, _created = assessment_sign_off(
+            assessment=assessment,
+            actor=people[Role.ADMIN],
+            statement=kwargs.get("statement", STATEMENT),
+        )
+        return sign_off
