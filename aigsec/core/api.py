@@ -26,6 +26,8 @@ _ID = re.compile(r"[0-9]+")
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        exc = _count_unauthenticated(exc, context.get("request"))
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
@@ -33,6 +35,21 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and response is not None:
         response.data = {"detail": str(exc.detail), "retry_after": exc.wait}
     return response
+
+
+def _count_unauthenticated(exc: exceptions.APIException, request: Request | None):
+    """A request refused for its credentials (none, malformed, unknown, expired, revoked)
+    never reaches the throttles: DRF authenticates and checks permissions before it throttles.
+    Counted here instead, against the same per-IP API limit, so guessing tokens from one
+    address ends in a 429 like any other flood (the count is raised whatever the outcome)."""
+    from .ratelimit import RateLimitThrottle, limit_request
+
+    if request is None:
+        return exc
+    refused = limit_request(request, RateLimitThrottle.scope)
+    if refused is None:
+        return exc
+    return exceptions.Throttled(wait=refused.retry_after, detail=RateLimitThrottle.message)
 
 
 class Conflict(exceptions.APIException):
