@@ -157,11 +157,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins: after LOGIN_FAILURE_LIMIT failures within the window, for one e-mail address or
-# one client IP, further attempts are refused with the same generic message.
+# Failed logins: after LOGIN_FAILURE_LIMIT failures within the window for one e-mail address from
+# one client IP, LOGIN_IP_FAILURE_LIMIT from one IP, or LOGIN_ADDRESS_FAILURE_LIMIT for one
+# address from all IPs together, further attempts are refused with the same generic message
+# (aigsec/accounts/lockout.py, docs/security.md).
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
 LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=20)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=100)
 # How many reverse proxies in front of the app append to X-Forwarded-For (0 = use the peer
 # address). Without it, every client behind the TLS proxy would share the proxy's address.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
