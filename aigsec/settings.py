@@ -295,6 +295,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aigsec.accounts.tasks.prune_sessions",
         "schedule": crontab(hour=3, minute=41),
     },
+    "idempotency-keys-prune-daily": {
+        "task": "aigsec.core.tasks.prune_idempotency_keys",
+        "schedule": crontab(hour=3, minute=47),
+    },
 }
 
 # --- REST API -----------------------------------------------------------------------------
@@ -322,6 +326,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "aigsec.core.schema.document_query_errors",
+        "aigsec.core.idempotency.document_idempotency",
     ],
     # Swagger UI from the vendored sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

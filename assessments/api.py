@@ -34,6 +34,7 @@ from aigsec.core.access import (
     teams_with_perm,
 )
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.idempotency import idempotent
 
 from . import exports, services
 from .models import (
@@ -206,6 +207,7 @@ class AISystemViewSet(TenantViewSetMixin, viewsets.ModelViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
         return super().retrieve(request, *args, **kwargs)
 
+    @idempotent
     @extend_schema(
         responses={
             201: AISystemSerializer,
@@ -349,6 +351,7 @@ class AssessmentViewSet(
         assessment = self.fetch(Perm.VIEW)
         return APIResponse(AssessmentDetailSerializer(assessment).data)
 
+    @idempotent
     @extend_schema(
         request=AssessmentCreateSerializer,
         responses={

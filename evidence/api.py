@@ -24,6 +24,7 @@ from rest_framework.throttling import BaseThrottle
 from aigsec.accounts.models import Membership
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user, scope_for_user
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.idempotency import idempotent
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.ratelimit import UploadRateThrottle
 from assessments.models import Response
@@ -138,6 +139,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: int | None = None) -> APIResponse:
         return self._out(self._fetch(Perm.VIEW))
 
+    @idempotent
     @extend_schema(
         request={"multipart/form-data": EvidenceCreateSerializer},
         responses={
@@ -182,6 +184,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
             team_id = ids[0]
         return get_membership_for_user(self.request.user, team_id, Perm.ANSWER)
 
+    @idempotent
     @extend_schema(
         request={"multipart/form-data": RevisionCreateSerializer},
         responses={201: EvidenceSerializer, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
