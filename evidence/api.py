@@ -12,8 +12,13 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -31,6 +36,7 @@ from assessments.models import Response
 from assessments.services import AssessmentLocked
 
 from . import services
+from .duplicates import duplicate_message, duplicate_of
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
 from .selectors import Freshness, annotate_freshness, filter_freshness
 from .serializers import (
@@ -51,6 +57,15 @@ from .views import download_response
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 BAD_REQUEST = OpenApiResponse(description="Invalid input or refused file; the body says why.")
+DUPLICATE = inline_serializer(
+    "EvidenceConflict",
+    {
+        "detail": serializers.CharField(),
+        "duplicate_of": serializers.IntegerField(
+            required=False, help_text="The team's evidence item that already holds this file."
+        ),
+    },
+)
 # A download carries the type sniffed at upload: one of the accepted types.
 DOWNLOAD_TYPES = sorted({t[0] for t in TYPES.values()} | set(TEXT_TYPES.values()))
 
@@ -147,7 +162,12 @@ class EvidenceViewSet(viewsets.GenericViewSet):
             400: BAD_REQUEST,
             403: FORBIDDEN,
             404: OpenApiResponse(description="`team` is not one of your teams."),
-            409: OpenApiResponse(description="A response to link belongs to a final assessment."),
+            409: OpenApiResponse(
+                DUPLICATE,
+                description="The file is already evidence of the team (`duplicate_of` is that "
+                "item's id; nothing was created: link it instead), or a response to link "
+                "belongs to a final assessment (then only `detail`).",
+            ),
         },
     )
     def create(self, request: Request) -> APIResponse:
@@ -155,6 +175,13 @@ class EvidenceViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         d = body.validated_data
         membership = self._membership(d.get("team"))
+        if d["kind"] == "file":
+            existing = duplicate_of(team=membership.team, uploaded_file=d.get("file"))
+            if existing is not None:
+                return APIResponse(
+                    {"detail": duplicate_message(existing), "duplicate_of": existing.pk},
+                    status=status.HTTP_409_CONFLICT,
+                )
         try:
             item = services.evidence_create(
                 team=membership.team,

@@ -35,6 +35,7 @@ from assessments.models import Response
 from assessments.services import AssessmentLocked
 
 from . import selectors, services
+from .duplicates import duplicate_of
 from .forms import EvidenceForm, LinkForm, RevisionForm, WithdrawForm
 from .models import EvidenceItem, EvidenceKind, EvidenceRevision
 from .upload import HashingUploadHandler, install_upload_handler, too_large_message
@@ -115,6 +116,14 @@ def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | No
             form.add_error("file", too_large_message())
         elif form.is_valid():
             d = form.cleaned_data
+            upload = d["file"] if d["kind"] == EvidenceKind.FILE else None
+            if (existing := duplicate_of(team=team, uploaded_file=upload)) is not None:
+                return render(
+                    request,
+                    "evidence/duplicate.html",
+                    {"item": existing, "responses": list(d["responses"])},
+                    status=409,
+                )
             try:
                 item = services.evidence_create(
                     team=team,
