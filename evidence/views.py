@@ -28,6 +28,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors
+from aigsec.core.formtoken import once
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.paging import page_param
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
@@ -107,6 +108,7 @@ def _too_many_uploads(
 
 
 @csrf_protect
+@once
 def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | None):
     team = m.team
     responses = selectors.linkable_responses(team.pk)
@@ -248,6 +250,7 @@ def evidence_revision(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @csrf_protect
+@once
 def _evidence_revision(request: HttpRequest, item: EvidenceItem, handler: HashingUploadHandler):
     form = RevisionForm(request.POST, request.FILES)
     if handler.too_large:
