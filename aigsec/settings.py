@@ -193,11 +193,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins: after LOGIN_FAILURE_LIMIT failures within the window, for one e-mail address or
-# one client IP, further attempts are refused with the same generic message.
+# Failed logins: after LOGIN_FAILURE_LIMIT failures within the window for one e-mail address from
+# one client IP, LOGIN_IP_FAILURE_LIMIT from one IP, or LOGIN_ADDRESS_FAILURE_LIMIT for one
+# address from all IPs together, further attempts are refused with the same generic message
+# (aigsec/accounts/lockout.py, docs/security.md).
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
 LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=20)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=100)
 # How many reverse proxies in front of the app append to X-Forwarded-For (0 = use the peer
 # address). Without it, every client behind the TLS proxy would share the proxy's address.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -328,6 +331,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aigsec.accounts.tasks.prune_sessions",
         "schedule": crontab(hour=3, minute=41),
     },
+    "idempotency-keys-prune-daily": {
+        "task": "aigsec.core.tasks.prune_idempotency_keys",
+        "schedule": crontab(hour=3, minute=47),
+    },
 }
 
 # --- REST API -----------------------------------------------------------------------------
@@ -355,6 +362,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "aigsec.core.schema.document_query_errors",
+        "aigsec.core.idempotency.document_idempotency",
     ],
     # Swagger UI from the vendored sidecar package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

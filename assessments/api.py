@@ -35,6 +35,7 @@ from aigsec.core.access import (
 )
 from aigsec.core.api import Conflict, id_param
 from aigsec.core.downloads import attachment, base_url
+from aigsec.core.idempotency import idempotent
 
 from . import exports, services
 from .models import (
@@ -206,6 +207,7 @@ class AISystemViewSet(TenantViewSetMixin, viewsets.ModelViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> APIResponse:
         return super().retrieve(request, *args, **kwargs)
 
+    @idempotent
     @extend_schema(
         responses={
             201: AISystemSerializer,
@@ -350,6 +352,7 @@ class AssessmentViewSet(
         assessment = self.fetch(Perm.VIEW)
         return APIResponse(AssessmentDetailSerializer(assessment).data)
 
+    @idempotent
     @extend_schema(
         request=AssessmentCreateSerializer,
         responses={

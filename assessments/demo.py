@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from aigsec.accounts.models import Team, User
 
 from . import services
+from .frameworks import FrameworkFileError, bundled_framework_paths, framework_load
 from .models import AISystem, Framework, ModelSource, Response, SystemStatus
 
 DEMO_SLUG = "ncsc-cisa-secure-ai-2023"
@@ -23,12 +25,38 @@ ANSWERS = [
 ]
 
 
+def _load_bundled_framework(stdout) -> Framework:
+    """The bundled framework, loaded now; CommandError (and the whole demo rolled back, since
+    seed_demo runs in one transaction) if its file is missing or broken."""
+    for path in bundled_framework_paths():
+        try:
+            version, _created = framework_load(
+                path.read_text(encoding="utf-8-sig"), source_name=path.name, owner_team=None
+            )
+        except (OSError, UnicodeDecodeError, FrameworkFileError) as exc:
+            raise CommandError(
+                f"The demo needs the bundled framework, which could not be loaded from "
+                f"{path}: {exc}. Nothing was created."
+            ) from exc
+        stdout.write(f"  loaded the framework {version.framework.slug} v{version.number}")
+    framework = Framework.objects.filter(slug=DEMO_SLUG, owner_team__isnull=True).first()
+    if framework is None:
+        raise CommandError(
+            f"The demo needs the framework “{DEMO_SLUG}”, which is not among the bundled "
+            "framework files. Nothing was created."
+        )
+    return framework
+
+
 def seed(stdout) -> None:
     team = Team.objects.filter(name="Demo AI Ltd").first()
-    framework = Framework.objects.filter(slug=DEMO_SLUG, owner_team__isnull=True).first()
-    if team is None or framework is None:
-        stdout.write("  (framework not loaded: run load_framework for demo assessments)")
+    if team is None:
         return
+    framework = Framework.objects.filter(slug=DEMO_SLUG, owner_team__isnull=True).first()
+    if framework is None:
+        # A demo without its assessment shows nothing of what aigsec does: load the bundled
+        # framework first, as `load_framework` would (same loader, idempotent).
+        framework = _load_bundled_framework(stdout)
     if AISystem.objects.filter(team=team, name="Support chatbot").exists():
         return
     risk = User.objects.get(email="risk@demo.test")

@@ -22,6 +22,7 @@ from aigsec.core.access import (
     teams_with_perm,
 )
 from aigsec.core.feedback import add_form_errors, error_messages
+from aigsec.core.formtoken import once
 from aigsec.core.paging import page_param, page_window
 from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
@@ -103,6 +104,7 @@ def ai_system_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@once
 def ai_system_create_view(request: HttpRequest) -> HttpResponse:
     m = current_membership_for_user(request, Perm.EDIT)
     form = AISystemForm(request.POST or None, team=m.team)
@@ -178,6 +180,7 @@ def ai_system_archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@once
 def assessment_create_view(request: HttpRequest, pk: int) -> HttpResponse:
     system = get_for_user(request.user, AISystem.objects.select_related("team"), pk, Perm.EDIT)
     # ?based_on=<id>: "start a correction" from a final assessment's page.

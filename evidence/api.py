@@ -12,8 +12,13 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -24,6 +29,7 @@ from rest_framework.throttling import BaseThrottle
 from aigsec.accounts.models import Membership
 from aigsec.core.access import Perm, get_for_user, get_membership_for_user, scope_for_user
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.idempotency import idempotent
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.ratelimit import UploadRateThrottle
 from assessments.errors import AssessmentLocked
@@ -31,6 +37,7 @@ from assessments.models import Response
 
 from . import services
 from .downloads import revision_download
+from .duplicates import duplicate_message, duplicate_of
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
 from .selectors import Freshness, annotate_freshness, filter_freshness
 from .serializers import (
@@ -50,6 +57,15 @@ from .upload import (
 NOT_FOUND = OpenApiResponse(description="Not found, or an object of another team.")
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 BAD_REQUEST = OpenApiResponse(description="Invalid input or refused file; the body says why.")
+DUPLICATE = inline_serializer(
+    "EvidenceConflict",
+    {
+        "detail": serializers.CharField(),
+        "duplicate_of": serializers.IntegerField(
+            required=False, help_text="The team's evidence item that already holds this file."
+        ),
+    },
+)
 # A download carries the type sniffed at upload: one of the accepted types.
 DOWNLOAD_TYPES = sorted({t[0] for t in TYPES.values()} | set(TEXT_TYPES.values()))
 
@@ -138,6 +154,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: int | None = None) -> APIResponse:
         return self._out(self._fetch(Perm.VIEW))
 
+    @idempotent
     @extend_schema(
         request={"multipart/form-data": EvidenceCreateSerializer},
         responses={
@@ -145,7 +162,12 @@ class EvidenceViewSet(viewsets.GenericViewSet):
             400: BAD_REQUEST,
             403: FORBIDDEN,
             404: OpenApiResponse(description="`team` is not one of your teams."),
-            409: OpenApiResponse(description="A response to link belongs to a final assessment."),
+            409: OpenApiResponse(
+                DUPLICATE,
+                description="The file is already evidence of the team (`duplicate_of` is that "
+                "item's id; nothing was created: link it instead), or a response to link "
+                "belongs to a final assessment (then only `detail`).",
+            ),
         },
     )
     def create(self, request: Request) -> APIResponse:
@@ -153,6 +175,13 @@ class EvidenceViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         d = body.validated_data
         membership = self._membership(d.get("team"))
+        if d["kind"] == "file":
+            existing = duplicate_of(team=membership.team, uploaded_file=d.get("file"))
+            if existing is not None:
+                return APIResponse(
+                    {"detail": duplicate_message(existing), "duplicate_of": existing.pk},
+                    status=status.HTTP_409_CONFLICT,
+                )
         try:
             item = services.evidence_create(
                 team=membership.team,
@@ -182,6 +211,7 @@ class EvidenceViewSet(viewsets.GenericViewSet):
             team_id = ids[0]
         return get_membership_for_user(self.request.user, team_id, Perm.ANSWER)
 
+    @idempotent
     @extend_schema(
         request={"multipart/form-data": RevisionCreateSerializer},
         responses={201: EvidenceSerializer, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},

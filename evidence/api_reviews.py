@@ -13,6 +13,7 @@ from rest_framework.response import Response as APIResponse
 
 from aigsec.core.access import Perm, get_for_user
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.idempotency import idempotent
 from assessments.errors import AssessmentLocked
 from assessments.models import Response
 
@@ -83,6 +84,7 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(ReviewSerializer(page, many=True).data)
 
+    @idempotent
     @extend_schema(
         request=ReviewCreateSerializer,
         responses={

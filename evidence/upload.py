@@ -6,8 +6,8 @@
   for hashing. Past `AIGSEC_MAX_UPLOAD_BYTES` the upload is stopped.
 * `inspect_upload` decides, from the content (magic bytes) and the sanitised name, whether the
   file is accepted, and what its content type is. ZIP-based files are checked for
-  decompression bombs and unsafe entry names from the central directory only (nothing is
-  decompressed).
+  decompression bombs and unsafe entry names from the central directory; a ZIP inside is
+  unpacked to a temporary file (bounded) and checked the same way, to ZIP_MAX_DEPTH levels.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import shutil
+import tempfile
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -34,6 +37,16 @@ ZIP_MAX_ENTRIES = 10_000
 ZIP_MAX_TOTAL = 1024**3  # 1 GB uncompressed
 ZIP_MAX_RATIO = 100
 ZIP_RATIO_MIN_SIZE = 1024 * 1024  # tiny entries compress well without being bombs
+ZIP_MAX_DEPTH = 3  # a ZIP in a ZIP in a ZIP; an archive nested deeper is refused
+# Compressed formats a ZIP may hold that cannot be checked from a directory: refused inside.
+_OTHER_ARCHIVES = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+    (b"Rar!\x1a\x07", "RAR"),
+    (b"(\xb5/\xfd", "Zstandard"),
+)
 
 # sniffed type -> (content type, label, extensions allowed for it)
 TYPES: dict[str, tuple[str, str, frozenset[str]]] = {
@@ -232,29 +245,100 @@ def looks_like_markup(head: bytes) -> bool:
     return any(tag in low for tag in _MARKUP)
 
 
+@dataclass
+class _ZipBudget:
+    """What an archive and every archive inside it may cost together."""
+
+    entries: int = 0
+    expanded: int = 0  # declared uncompressed bytes, all levels
+    unpacked: int = 0  # bytes of inner archives decompressed to check them
+
+
+def _inside(path: tuple[str, ...]) -> str:
+    return f" (inside {' / '.join(p[:100] for p in path)})" if path else ""
+
+
+def _check_zip(zf: zipfile.ZipFile, path: tuple[str, ...], budget: _ZipBudget) -> None:
+    """Refuse a ZIP, or an archive nested in it at any depth, that is a bomb or unsafe.
+
+    Every level gets the same checks from its central directory (entry count, unsafe names,
+    per-entry ratio); the counts and the expanded size add up across levels, so a zip of
+    many just-small-enough bombs still adds up to a refusal. An entry whose content is a ZIP
+    (by its first bytes, not its name) is unpacked to a temporary file, at most
+    `max_upload_bytes()` for all of them together, and checked the same way, down to
+    ZIP_MAX_DEPTH levels (42.zip is five). Other compressed formats inside cannot be checked
+    without decompressing them, so they are refused with a message that says what to do."""
+    where = _inside(path)
+    infos = zf.infolist()
+    budget.entries += len(infos)
+    if budget.entries > ZIP_MAX_ENTRIES:
+        raise _refuse(f"The archive has more than {ZIP_MAX_ENTRIES:,} entries{where}.")
+    for info in infos:
+        n = info.filename.replace("\\", "/")
+        if n.startswith("/") or re.match(r"^[A-Za-z]:", n) or ".." in n.split("/"):
+            raise _refuse(f"The archive contains an entry with an unsafe path{where}.")
+        budget.expanded += info.file_size
+        if info.file_size > ZIP_RATIO_MIN_SIZE and info.file_size > ZIP_MAX_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise _refuse(
+                "The archive looks like a decompression bomb (an entry expands more "
+                f"than {ZIP_MAX_RATIO} times){where}."
+            )
+    if budget.expanded > ZIP_MAX_TOTAL:
+        raise _refuse(f"The archive would expand to more than 1 GB{where}.")
+    for info in infos:
+        # Encrypted entries cannot be read without their password; directories hold nothing.
+        if info.is_dir() or info.flag_bits & 0x1 or info.file_size < 4:
+            continue
+        with zf.open(info) as fh:
+            magic = fh.read(6)
+        inner = (*path, info.filename)
+        if magic[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            _check_inner_zip(zf, info, inner, budget)
+            continue
+        for start, label in _OTHER_ARCHIVES:
+            if magic.startswith(start):
+                raise _refuse(
+                    f"The archive contains a {label} file ({info.filename[:100]}){where}, "
+                    "which cannot be checked for decompression bombs. Put its files in the "
+                    "ZIP unpacked, or as a ZIP."
+                )
+
+
+def _check_inner_zip(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: tuple[str, ...], budget: _ZipBudget
+) -> None:
+    if len(path) >= ZIP_MAX_DEPTH:
+        raise _refuse(
+            f"The archive contains archives nested more than {ZIP_MAX_DEPTH} deep"
+            f"{_inside(path)}; unpack the inner ones and upload again."
+        )
+    budget.unpacked += info.file_size
+    if budget.unpacked > max_upload_bytes():
+        raise _refuse(
+            "The archives inside the archive are too large to check together; "
+            "upload them separately."
+        )
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as tmp:
+        with zf.open(info) as fh:
+            shutil.copyfileobj(fh, tmp, 64 * 1024)
+        tmp.seek(0)
+        try:
+            with zipfile.ZipFile(tmp) as inner:
+                _check_zip(inner, path, budget)
+        except (zipfile.BadZipFile, EOFError, NotImplementedError):
+            raise _refuse(
+                f"The archive contains an archive that cannot be read{_inside(path)}."
+            ) from None
+
+
 def _zip_kind(file: IO[bytes]) -> str:
     file.seek(0)
     try:
         with zipfile.ZipFile(file) as zf:
-            infos = zf.infolist()
-            if len(infos) > ZIP_MAX_ENTRIES:
-                raise _refuse(f"The archive has more than {ZIP_MAX_ENTRIES:,} entries.")
-            total = 0
-            for info in infos:
-                n = info.filename.replace("\\", "/")
-                if n.startswith("/") or re.match(r"^[A-Za-z]:", n) or ".." in n.split("/"):
-                    raise _refuse("The archive contains an entry with an unsafe path.")
-                total += info.file_size
-                if info.file_size > ZIP_RATIO_MIN_SIZE and info.file_size > ZIP_MAX_RATIO * max(
-                    info.compress_size, 1
-                ):
-                    raise _refuse(
-                        "The archive looks like a decompression bomb (an entry expands more "
-                        f"than {ZIP_MAX_RATIO} times)."
-                    )
-            if total > ZIP_MAX_TOTAL:
-                raise _refuse("The archive would expand to more than 1 GB.")
-            names = {i.filename for i in infos}
+            _check_zip(zf, (), _ZipBudget())
+            names = {i.filename for i in zf.infolist()}
             if "[Content_Types].xml" in names:
                 for prefix, kind in (("word/", "docx"), ("xl/", "xlsx"), ("ppt/", "pptx")):
                     if any(n.startswith(prefix) for n in names):
@@ -267,7 +351,7 @@ def _zip_kind(file: IO[bytes]) -> str:
                 if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
                     return "ods"
             return "zip"
-    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, zlib.error):
         raise _refuse("The file looks like a ZIP archive but cannot be read.") from None
     finally:
         file.seek(0)

@@ -24,6 +24,7 @@ from aigsec.core.access import (
     get_for_user,
 )
 from aigsec.core.feedback import add_form_errors
+from aigsec.core.formtoken import once
 from aigsec.core.integrity import IntegrityFailure
 from aigsec.core.paging import page_param
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
@@ -32,6 +33,7 @@ from assessments.models import Response
 
 from . import selectors, services
 from .downloads import revision_download
+from .duplicates import duplicate_of
 from .forms import EvidenceForm, LinkForm, RevisionForm, WithdrawForm
 from .models import EvidenceItem, EvidenceKind, EvidenceRevision
 from .picker import return_to_control
@@ -96,6 +98,7 @@ def _too_many_uploads(
 
 
 @csrf_protect
+@once
 def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | None):
     team = m.team
     responses = selectors.linkable_responses(team.pk)
@@ -105,6 +108,14 @@ def _evidence_create(request: HttpRequest, m, handler: HashingUploadHandler | No
             form.add_error("file", too_large_message())
         elif form.is_valid():
             d = form.cleaned_data
+            upload = d["file"] if d["kind"] == EvidenceKind.FILE else None
+            if (existing := duplicate_of(team=team, uploaded_file=upload)) is not None:
+                return render(
+                    request,
+                    "evidence/duplicate.html",
+                    {"item": existing, "responses": list(d["responses"])},
+                    status=409,
+                )
             try:
                 item = services.evidence_create(
                     team=team,
@@ -205,6 +216,7 @@ def evidence_revision(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @csrf_protect
+@once
 def _evidence_revision(request: HttpRequest, item: EvidenceItem, handler: HashingUploadHandler):
     form = RevisionForm(request.POST, request.FILES)
     if handler.too_large:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from aigsec.core.access import Perm, get_for_user
+from aigsec.core.formtoken import once
 from assessments.errors import AssessmentLocked
 from assessments.models import Response, questionnaire_url
 
@@ -26,8 +27,22 @@ def _thread(request: HttpRequest, r: Response, *, error: str = "", status: int =
     return render(request, "evidence/_thread.html", ctx, status=status)
 
 
+def _comment_replay(request: HttpRequest, pk: int) -> HttpResponse:
+    """A second submit of the same comment form: the thread as it is, nothing added."""
+    r = get_for_user(request.user, Response.objects.select_related("assessment"), pk, Perm.VIEW)
+    return _thread(request, r) if request.headers.get("HX-Request") else _back(r)
+
+
+def _back(r: Response) -> HttpResponse:
+    pillar_ref = (
+        Response.objects.filter(pk=r.pk).values_list("control__guideline__pillar__ref", flat=True)
+    ).get()
+    return redirect(questionnaire_url(r.assessment_id, pillar_ref, r.pk))
+
+
 @login_required
 @require_POST
+@once(replay=_comment_replay)
 def response_comment(request: HttpRequest, pk: int) -> HttpResponse:
     r = get_for_user(request.user, Response.objects.select_related("assessment"), pk, Perm.VIEW)
     try:
@@ -38,7 +53,4 @@ def response_comment(request: HttpRequest, pk: int) -> HttpResponse:
         return _thread(request, r, error=str(exc), status=409)
     if request.headers.get("HX-Request"):
         return _thread(request, r)
-    pillar_ref = (
-        Response.objects.filter(pk=r.pk).values_list("control__guideline__pillar__ref", flat=True)
-    ).get()
-    return redirect(questionnaire_url(r.assessment_id, pillar_ref, r.pk))
+    return _back(r)

@@ -59,6 +59,7 @@ SKIPPED_MODELS = {
     "auth.permission": "recreated by migrate; referred to by natural key",
     "sessions.session": "ephemeral; users sign in again after a restore",
     "accounts.usersession": "the list of open sessions, which are not restored",
+    "core.idempotencykey": "answers kept 24 h for API retries; a retry after a restore is new",
 }
 SECRETS_NOTE = (
     "No secrets from the environment are included: SECRET_KEY, AUDIT_CHECKPOINT_KEY and the "

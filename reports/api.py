@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from aigsec.core.access import Perm, get_for_user, role_allows, role_in_team, scope_for_user
 from aigsec.core.api import Conflict, id_param
+from aigsec.core.idempotency import idempotent
 from aigsec.core.integrity import IntegrityFailure
 from assessments.models import Assessment
 
@@ -36,6 +37,7 @@ class AssessmentReportsView(APIView):
 
     serializer_class = ReportSerializer
 
+    @idempotent
     @extend_schema(
         request=None,
         responses={

@@ -23,6 +23,7 @@ from .forms_mfa import TeamMfaForm
 from .mfa import mfa_enabled, mfa_users
 from .middleware import SESSION_KEY
 from .models import ApiToken, Membership, TokenScope
+from .net import client_ip
 from .services import (
     api_token_create,
     api_token_revoke,
@@ -52,7 +53,7 @@ class LoginView(auth_views.LoginView):
         if mfa_enabled(user):
             # Not logged in yet: the second step (views_mfa.mfa_verify) finishes the sign-in.
             return mfa_login_begin(self.request, user, next_url=self.get_success_url())
-        lockout.reset(form.cleaned_data["username"])
+        lockout.reset(form.cleaned_data["username"], client_ip(self.request))
         return super().form_valid(form)
 
 

@@ -98,7 +98,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         kind = mfa_check_code(user=user, code=form.cleaned_data["code"], ip=ip)
         if kind is not None:
             del request.session[PENDING]
-            lockout.reset(user.email)
+            lockout.reset(user.email, ip)
             auth_login(request, user, backend=pending["backend"])
             # Always the app's device: recovery codes are replaced as a set, which would end a
             # session marked with the old set.

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from . import lockout
 from .user_sessions import live_sessions, user_sessions_end
 
 
@@ -48,6 +49,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        # Proof of the mailbox: whoever failed to sign in as this person, they may now.
+        lockout.reset_address(form.user.email)
         user_sessions_end(user=form.user, reason="password_reset", actor=form.user)
         # Said on the log-in page it leads to: the reset is done, sign in with the new one.
         messages.success(

@@ -28,6 +28,7 @@ from .assessments import (
     make_framework_version,
 )
 from .audit import NO_FACTORY, AuditCheckpointFactory, AuditEventFactory
+from .core import IdempotencyKeyFactory
 from .evidence import (
     EvidenceItemFactory,
     EvidenceLinkFactory,
@@ -71,6 +72,7 @@ __all__ = [
     "FrameworkFactory",
     "FrameworkVersionFactory",
     "GuidelineFactory",
+    "IdempotencyKeyFactory",
     "MembershipFactory",
     "PillarFactory",
     "ReportFactory",

@@ -37,7 +37,10 @@ def demo_password() -> tuple[str, str]:
 
 
 class Command(BaseCommand):
-    help = "Create the demo teams, users and data (idempotent). Password: $DEMO_PASSWORD."
+    help = (
+        "Create the demo teams, users and data (idempotent). Password: $DEMO_PASSWORD. "
+        "Loads the bundled framework first if it is missing; all or nothing."
+    )
 
     def handle(self, *args, **opts):
         password, source = demo_password()
