@@ -26,14 +26,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from aigsec.accounts.models import User
 from aigsec.audit.services import audit_record
-from evidence.models import EvidenceRevision, ReviewDecision
-from evidence.reviews import (
-    PENDING,
-    CurrentDecision,
-    current_decisions_for_evidence,
-    current_decisions_for_responses,
-)
+from evidence.models import EvidenceRevision
 from evidence.selectors import evidence_by_response
+from reviews.decisions import CurrentDecision, decision_label
+from reviews.selectors import current_decisions_for_evidence, current_decisions_for_responses
 
 from .models import Assessment, Response, ResponseStatus
 
@@ -107,10 +103,6 @@ class ExportData:
         stamps += [r.updated_at for r in self.responses]
         stamps += [e.created_at for e in self.evidence] + [e.uploaded_at for e in self.evidence]
         return max(s for s in stamps if s is not None)
-
-
-def decision_label(value: str) -> str:
-    return "Pending" if value == PENDING else ReviewDecision(value).label
 
 
 def _email(user: User | None) -> str:

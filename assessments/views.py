@@ -25,14 +25,18 @@ from aigsec.core.access import (
 )
 from aigsec.core.feedback import add_form_errors, error_messages
 from aigsec.core.paging import page_param, page_window
-from evidence.comments import comment_count, comments_for_responses, may_comment
-from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_by_response,
     evidence_counts,
     evidence_freshness_by_assessment,
     only_expired,
     recent_integrity_incidents,
+)
+from reviews.selectors import (
+    comment_count,
+    comments_for_responses,
+    current_decisions_for_responses,
+    may_comment,
 )
 
 from . import selectors, services

@@ -15,7 +15,7 @@ from assessments import services as a_services
 from assessments.models import Assessment, FrameworkVersion, Response
 from evidence import services as e_services
 from evidence.models import EvidenceItem
-from evidence.reviews import review_create
+from reviews.services import review_create
 
 from .factories_assessments import AISystemFactory, make_framework_version
 

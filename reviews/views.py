@@ -1,4 +1,5 @@
-"""HTML views of the review loop: the auditors' queue and the form that records a decision."""
+"""HTML views of the review loop: the auditors' queue, the form that records a decision, and
+the comment thread of an answer (htmx returns the thread fragment)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from aigsec.core import teamcache
-from aigsec.core.access import Perm, current_membership_for_user, get_for_user
+from aigsec.core.access import Perm, current_membership_for_user, get_for_user, teams_with_perm
 from aigsec.core.paging import page_param
-from assessments.models import Assessment, Response
+from assessments.models import Assessment, Response, questionnaire_url
 from assessments.services import AssessmentLocked
+from evidence.models import EvidenceItem
 
-from . import reviews
-from .models import EvidenceItem, ReviewDecision
+from . import selectors, services
+from .decisions import DECISION_CHOICES, DECISION_FILTERS
+from .models import ReviewDecision
 
 CSRF_PLACEHOLDER = "__aigsec_csrf_token__"
 
@@ -34,7 +37,7 @@ def _filters(request: HttpRequest) -> dict:
     assessment_id = int(a) if a.isascii() and a.isdigit() and len(a) <= 18 else None
     ref = (request.GET.get("guideline") or "").strip()[:20] or None
     decision = request.GET.get("decision") or None
-    if decision not in reviews.DECISION_FILTERS:
+    if decision not in DECISION_FILTERS:
         decision = None
     return {"assessment_id": assessment_id, "guideline_ref": ref, "decision": decision}
 
@@ -42,13 +45,13 @@ def _filters(request: HttpRequest) -> dict:
 def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     f = _filters(request)
     wanted, here = page_param(request), request.get_full_path()
-    teams = reviews.teams_with_perm(request.user, Perm.REVIEW)
+    teams = teams_with_perm(request.user, Perm.REVIEW)
 
-    def build() -> tuple[reviews.QueuePage, str]:
-        queue = reviews.review_queue_page(request.user, **f, page=wanted)
+    def build() -> tuple[selectors.QueuePage, str]:
+        queue = selectors.review_queue_page(request.user, **f, page=wanted)
         # The forms' CSRF token is the visitor's own: a placeholder in what is cached.
         ctx = {"rows": queue.rows, "csrf_token": CSRF_PLACEHOLDER}
-        html = render_to_string("evidence/_queue_rows.html", ctx, request)
+        html = render_to_string("reviews/_queue_rows.html", ctx, request)
         return dataclasses.replace(queue, rows=[]), html
 
     # The rows (50 with a form each) are cached under the versions of the auditor's teams
@@ -70,14 +73,14 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
     )
     return render(
         request,
-        "evidence/review_queue.html",
+        "reviews/review_queue.html",
         {
             "rows_html": rows_html,
             "queue": queue,
             "page_query": urlencode({k: v for k, v in request.GET.items() if k != "page"}),
             "filters": f,
             "assessments": assessments,
-            "decision_choices": [(reviews.PENDING, "Pending"), *ReviewDecision.choices],
+            "decision_choices": DECISION_CHOICES,
             "review_choices": ReviewDecision.choices,
             "error": error,
         },
@@ -110,7 +113,7 @@ def review_create(request: HttpRequest) -> HttpResponse:
         )
         kwargs = {"response": target}
     try:
-        reviews.review_create(
+        services.review_create(
             reviewer=request.user,
             decision=request.POST.get("decision", ""),
             comment=request.POST.get("comment", ""),
@@ -127,3 +130,35 @@ def review_create(request: HttpRequest) -> HttpResponse:
         nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return redirect(nxt if safe and nxt.startswith("/") else "review_queue")
+
+
+# --- Comment threads ---------------------------------------------------------------------
+
+
+def _thread(request: HttpRequest, r: Response, *, error: str = "", status: int = 200):
+    r.thread = selectors.comments_for_responses([r.pk])[r.pk]
+    ctx = {
+        "r": r,
+        "can_comment": selectors.may_comment(request, r.assessment.team_id, r.assessment),
+        "comment_error": error,
+        "comment_body": request.POST.get("body", "") if error else "",
+    }
+    return render(request, "reviews/_thread.html", ctx, status=status)
+
+
+@login_required
+@require_POST
+def response_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    r = get_for_user(request.user, Response.objects.select_related("assessment"), pk, Perm.VIEW)
+    try:
+        services.comment_add(response=r, author=request.user, body=request.POST.get("body", ""))
+    except ValidationError as exc:
+        return _thread(request, r, error=" ".join(exc.messages), status=400)
+    except AssessmentLocked as exc:
+        return _thread(request, r, error=str(exc), status=409)
+    if request.headers.get("HX-Request"):
+        return _thread(request, r)
+    pillar_ref = (
+        Response.objects.filter(pk=r.pk).values_list("control__guideline__pillar__ref", flat=True)
+    ).get()
+    return redirect(questionnaire_url(r.assessment_id, pillar_ref, r.pk))

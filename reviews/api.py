@@ -15,10 +15,11 @@ from aigsec.core.access import Perm, get_for_user
 from aigsec.core.api import Conflict, id_param
 from assessments.models import Response
 from assessments.services import AssessmentLocked
+from evidence.api import BAD_REQUEST, FORBIDDEN, NOT_FOUND
+from evidence.models import EvidenceItem
 
-from . import reviews
-from .api import BAD_REQUEST, FORBIDDEN, NOT_FOUND
-from .models import EvidenceItem, Review, ReviewDecision
+from . import selectors, services
+from .models import Review, ReviewDecision
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -57,7 +58,7 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Review]:
         if getattr(self, "swagger_fake_view", False):
             return Review.objects.none()
-        return reviews.reviews_for_user(self.request.user).select_related("revision")
+        return selectors.reviews_for_user(self.request.user).select_related("revision")
 
     @extend_schema(
         parameters=[
@@ -110,7 +111,7 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 )
             }
         try:
-            review = reviews.review_create(
+            review = services.review_create(
                 reviewer=request.user, decision=d["decision"], comment=d["comment"], **target
             )
         except AssessmentLocked as exc:
