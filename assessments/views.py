@@ -34,9 +34,9 @@ from evidence.selectors import (
 )
 from reviews.selectors import (
     comment_count,
-    comments_for_responses,
     current_decisions_for_responses,
     may_comment,
+    threads_for_responses,
 )
 
 from . import selectors, services
@@ -313,7 +313,7 @@ def _response_context(
     if not hasattr(r, "review"):
         r.review = current_decisions_for_responses([r.pk])[r.pk]
     if not hasattr(r, "thread"):
-        r.thread = comments_for_responses([r.pk])[r.pk]
+        r.thread = threads_for_responses([r.pk])[r.pk]
     return {
         "r": r,
         "form": form,
@@ -429,7 +429,7 @@ def _sections_with_opened(
     opened_ids = [r.pk for r in responses if opened is None or r.pk in opened]
     # Summaries show counts (annotated); only the opened controls load their items.
     evidence = evidence_by_response(opened_ids)
-    threads = comments_for_responses(opened_ids)
+    threads = threads_for_responses(opened_ids)
     guidelines: dict[int, dict] = {}
     for r in responses:
         if r.pk in evidence:

@@ -29,6 +29,7 @@ from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Assessment, Response, ResponseStatus
 from evidence.models import EvidenceItem
 
+from .context import queue_context
 from .decisions import (
     NO_DECISION,
     PENDING,
@@ -44,11 +45,16 @@ from .models import ResponseComment, Review
 QUEUE_PAGE_SIZE = 50
 # What a row of the queue shows, loaded for the page only (not the controls' guidance texts).
 _REVIEW_FIELDS = ("decision", "comment", "created_at", "revision_id", "reviewer__full_name")
+_REVIEW_FIELDS = (*_REVIEW_FIELDS, "id")
 _REVIEW_FIELDS = (*_REVIEW_FIELDS, "reviewer__email")
 QUEUE_RESPONSE_FIELDS = (
     "status",
+    "justification",
+    "version",
     "updated_at",
     "assessment__team_id",
+    "assessment__based_on_id",
+    "control__guideline__pillar__ref",
     "assessment__title",
     "assessment__ai_system__name",
     "control__ref",
@@ -60,7 +66,8 @@ QUEUE_ITEM_FIELDS = (
     "team_id",
     "kind",
     "title",
-    "latest_revision_id",
+    "valid_until",
+    "latest_revision__sha256",
     *(f"latest_review__{f}" for f in _REVIEW_FIELDS),
 )
 
@@ -114,10 +121,49 @@ class QueueRow:
     assessment: Assessment | None
     guideline_ref: str
     current: CurrentDecision
+    # The target as loaded for the page, the version a decision on it is made on and the
+    # latest review the page shows (0 for none): the form sends both back (stale pages).
+    response: Response | None = None
+    item: EvidenceItem | None = None
+    version: int = 0
+    seen_review: int = 0
+    context: Any = None  # reviews/context.py RowContext, for response rows
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target_id}"
 
     @property
     def decision(self) -> str:
         return self.current.decision
+
+    @property
+    def freshness_label(self) -> str:
+        return (
+            _evidence_selectors().Freshness.LABELS[
+                _evidence_selectors().freshness(self.item.valid_until)
+            ]
+            if self.item
+            else ""
+        )
+
+    @property
+    def freshness_badge(self) -> str:
+        return (
+            _evidence_selectors().Freshness.BADGES[
+                _evidence_selectors().freshness(self.item.valid_until)
+            ]
+            if self.item
+            else ""
+        )
+
+    @property
+    def previous(self) -> Review | None:
+        """The latest decision when a change voided it (the answer was saved again, or a new
+        revision was added): what the auditor said before, shown beside the pending row."""
+        target = self.response or self.item
+        review = target.latest_review if target is not None else None
+        return review if review is not None and self.decision == PENDING else None
 
     @property
     def decision_label(self) -> str:
@@ -149,7 +195,9 @@ def review_queue_page(
     not a search of the reviews); the counts, the order and the page are computed in SQL (one
     UNION, ordered and limited there), so only the page's rows reach Python: an auditor's
     queue holds thousands of targets (docs/benchmarks.md). Then the page's responses and
-    items, each with its latest review and reviewer: five queries whatever the size."""
+    items, each with its latest review and reviewer; then the answers' linked evidence and,
+    for answers of a copied assessment, their sources (reviews/context.py): at most seven
+    queries whatever the size."""
     teams = teams_with_perm(user, Perm.REVIEW)
     if not teams:
         return QueuePage([], 1, 1, 0)
@@ -215,7 +263,7 @@ def review_queue_page(
     item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]
     by_response = (
         Response.objects.select_related(
-            "assessment__ai_system", "control__guideline", "latest_review__reviewer"
+            "assessment__ai_system", "control__guideline__pillar", "latest_review__reviewer"
         )
         .only(*QUEUE_RESPONSE_FIELDS)
         .order_by()
@@ -224,7 +272,7 @@ def review_queue_page(
         else {}
     )
     by_item = (
-        EvidenceItem.objects.select_related("latest_review__reviewer")
+        EvidenceItem.objects.select_related("latest_review__reviewer", "latest_revision")
         .only(*QUEUE_ITEM_FIELDS)
         .order_by()
         .in_bulk(item_ids)
@@ -245,6 +293,9 @@ def review_queue_page(
                     assessment=r.assessment,
                     guideline_ref=r.control.guideline.ref,
                     current=response_decision(r.latest_review, r.updated_at),
+                    response=r,
+                    version=r.version,
+                    seen_review=r.latest_review_id or 0,
                 )
             )
         else:
@@ -259,8 +310,14 @@ def review_queue_page(
                     assessment=None,
                     guideline_ref="",
                     current=item_decision(i.latest_review, i.latest_revision_id),
+                    item=i,
+                    version=i.latest_revision_id or 0,
+                    seen_review=i.latest_review_id or 0,
                 )
             )
+    contexts = queue_context(rows)
+    for row in rows:
+        row.context = contexts.get((row.kind, row.target_id))
     return QueuePage(rows, number, pages, total)
 
 
@@ -300,3 +357,65 @@ def comment_count() -> Coalesce:
 def may_comment(request: Any, team_id: int, assessment: Assessment) -> bool:
     """For templates: whether to offer the comment form. comment_add still checks."""
     return can_in_current_team(request, team_id, Perm.COMMENT) and not assessment.is_locked
+
+
+@dataclass
+class ThreadEntry:
+    """One line of a control's thread: a comment, or a decision with its comment."""
+
+    kind: str  # "comment" | "review"
+    created_at: Any
+    who: str
+    body: str
+    decision: str  # "" for comments
+
+    @property
+    def decision_label(self) -> str:
+        return decision_label(self.decision) if self.decision else ""
+
+
+def threads_for_responses(response_ids: Iterable[int]) -> dict[int, list[ThreadEntry]]:
+    """id -> every decision and comment on each response, oldest first, in one query (a
+    UNION of the two tables): a decision stays in the thread after the answer it judged
+    changed, so an answer to a rejection never hides the rejection."""
+    ids = list(response_ids)
+    out: dict[int, list[ThreadEntry]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    keys = ("k", "id", "response_id", "created_at", "who_name", "who_email", "text", "d")
+    comments = (
+        ResponseComment.objects.filter(response_id__in=ids)
+        .annotate(
+            k=Value("comment"),
+            who_name=F("author__full_name"),
+            who_email=F("author__email"),
+            text=F("body"),
+            d=Value(""),
+        )
+        .values_list(*keys)
+        .order_by()
+    )
+    decisions = (
+        Review.objects.filter(response_id__in=ids)
+        .annotate(
+            k=Value("review"),
+            who_name=F("reviewer__full_name"),
+            who_email=F("reviewer__email"),
+            text=F("comment"),
+            d=F("decision"),
+        )
+        .values_list(*keys)
+        .order_by()
+    )
+    for kind, _pk, rid, at, name, email, text, decision in comments.union(
+        decisions, all=True
+    ).order_by("created_at", "k", "id"):
+        out[rid].append(ThreadEntry(kind, at, name or email or "", text, decision))
+    return out
+
+
+def _evidence_selectors():
+    """evidence.selectors, imported when first used: it imports this app's selectors."""
+    from evidence import selectors
+
+    return selectors

@@ -17,6 +17,7 @@ from assessments.models import Assessment, Response, ResponseStatus
 from assessments.services import AssessmentLocked
 from evidence.models import EvidenceItem, EvidenceRevision
 
+from .errors import ReviewConflict
 from .models import ResponseComment, Review, ReviewDecision
 
 MAX_COMMENT = 5000
@@ -43,6 +44,45 @@ def review_check_input(*, decision: str, comment: str) -> str:
     return comment
 
 
+def target_version(target: Response | EvidenceItem) -> int:
+    """The version of a target a decision is made on: a response's `version` (one more on each
+    save), an evidence item's newest revision id (0 for links and notes, which have none)."""
+    if isinstance(target, Response):
+        return target.version
+    return target.latest_revision_id or 0
+
+
+def _check_current(
+    locked: Response | EvidenceItem,
+    *,
+    reviewer: User,
+    decision: str,
+    comment: str,
+    expected_version: int | None,
+    seen_review: int | None,
+) -> Review | None:
+    """Refuse a decision made on a page older than the target (ReviewConflict). A resubmission
+    of the very decision this reviewer just recorded on that page (a double click, Back and
+    submit) returns that review instead, so that it is recorded once."""
+    label = "answer" if isinstance(locked, Response) else "evidence item"
+    if expected_version is not None and expected_version != target_version(locked):
+        what = "saved again" if isinstance(locked, Response) else "given a new revision"
+        raise ReviewConflict(
+            f"This {label} was {what} after you opened the page; reload it and review what "
+            "is there now. Nothing was recorded."
+        )
+    if seen_review is None or (locked.latest_review_id or 0) == seen_review:
+        return None
+    latest = Review.objects.select_related("reviewer").get(pk=locked.latest_review_id)
+    if (latest.reviewer_id, latest.decision, latest.comment) == (reviewer.pk, decision, comment):
+        return latest
+    who = latest.reviewer.display_name if latest.reviewer else "Someone"
+    raise ReviewConflict(
+        f"{who} recorded a decision on this {label} after you opened the page "
+        f"({latest.get_decision_display().lower()}); reload it to see it. Nothing was recorded."
+    )
+
+
 def review_create(
     *,
     reviewer: User,
@@ -50,9 +90,13 @@ def review_create(
     comment: str,
     evidence: EvidenceItem | None = None,
     response: Response | None = None,
+    expected_version: int | None = None,
+    seen_review: int | None = None,
 ) -> Review:
     """Record a decision. Raises PermissionDenied (not an auditor of the target's team),
-    ValidationError (bad input) or AssessmentLocked (a response of a final assessment)."""
+    ValidationError (bad input), AssessmentLocked (a response of a final assessment) or
+    ReviewConflict (`expected_version` is not the target's version, or its latest review is no
+    longer `seen_review`, 0 for none: a stale page). Without them, no staleness check."""
     if (evidence is None) == (response is None):
         raise ValidationError("Review either one evidence item or one response.")
     team_id = evidence.team_id if evidence is not None else None
@@ -73,6 +117,14 @@ def review_create(
             if locked.status == ResponseStatus.NOT_STARTED:
                 raise ValidationError("This control has not been answered yet.")
             target = f"response:{locked.pk}"
+            same = _check_current(
+                locked,
+                reviewer=reviewer,
+                decision=decision,
+                comment=comment,
+                expected_version=expected_version,
+                seen_review=seen_review,
+            )
         else:
             assert evidence is not None
             item = EvidenceItem.objects.select_for_update().get(pk=evidence.pk)
@@ -80,6 +132,16 @@ def review_create(
                 raise ValidationError("This evidence has been withdrawn.")
             revision = EvidenceRevision.objects.filter(item=item).order_by("-number").first()
             target = f"evidenceitem:{item.pk}"
+            same = _check_current(
+                item,
+                reviewer=reviewer,
+                decision=decision,
+                comment=comment,
+                expected_version=expected_version,
+                seen_review=seen_review,
+            )
+        if same is not None:
+            return same
         review = Review.objects.create(
             team_id=team_id,
             evidence=evidence,

@@ -1,35 +1,29 @@
-"""HTML views of the review loop: the auditors' queue, the form that records a decision, and
-the comment thread of an answer (htmx returns the thread fragment)."""
+"""HTML views of the review loop: the auditors' queue (with each answer's context), the form
+that records a decision, bulk acceptance, and the comment thread of an answer (htmx returns
+the thread fragment)."""
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user, teams_with_perm
 from aigsec.core.paging import page_param
 from assessments.models import Assessment, Response, questionnaire_url
 from assessments.services import AssessmentLocked
 from evidence.models import EvidenceItem
 
-from . import selectors, services
+from . import bulk, selectors, services
 from .decisions import DECISION_CHOICES, DECISION_FILTERS
+from .errors import ReviewConflict
 from .models import ReviewDecision
-
-CSRF_PLACEHOLDER = "__aigsec_csrf_token__"
 
 
 def _filters(request: HttpRequest) -> dict:
@@ -42,30 +36,22 @@ def _filters(request: HttpRequest) -> dict:
     return {"assessment_id": assessment_id, "guideline_ref": ref, "decision": decision}
 
 
-def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+def _int(value: str | None) -> int | None:
+    """A non-negative integer from a form field, or None (absent or not a number)."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def _queue_page(
+    request: HttpRequest, *, error: str = "", error_row: str = "", status: int = 200
+) -> HttpResponse:
+    """The queue, rendered by its template. `error_row` ("response:12") puts `error` next to
+    that row, with the comment the auditor typed; otherwise it is shown above the table."""
     f = _filters(request)
-    wanted, here = page_param(request), request.get_full_path()
     teams = teams_with_perm(request.user, Perm.REVIEW)
-
-    def build() -> tuple[selectors.QueuePage, str]:
-        queue = selectors.review_queue_page(request.user, **f, page=wanted)
-        # The forms' CSRF token is the visitor's own: a placeholder in what is cached.
-        ctx = {"rows": queue.rows, "csrf_token": CSRF_PLACEHOLDER}
-        html = render_to_string("reviews/_queue_rows.html", ctx, request)
-        return dataclasses.replace(queue, rows=[]), html
-
-    # The rows (50 with a form each) are cached under the versions of the auditor's teams
-    # (aigsec/core/teamcache.py: every answer, upload and review is audited in its team).
-    queue, rows_html = teamcache.cached_for_teams(
-        "review_queue",
-        teams,
-        (sorted(f.items()), wanted, here),
-        build,
-    )
-    # Rendered by the template engine (autoescaped); the placeholder is then replaced by this
-    # visitor's token, escaped: the whole is still safe HTML.
-    token = escape(get_token(request))
-    rows_html = mark_safe(rows_html.replace(CSRF_PLACEHOLDER, token))  # noqa: S308 # nosec
+    queue = selectors.review_queue_page(request.user, **f, page=page_param(request))
+    if error_row and not any(f"{r.kind}:{r.target_id}" == error_row for r in queue.rows):
+        error_row = ""
     assessments = (
         Assessment.objects.filter(team_id__in=teams)
         .select_related("ai_system")
@@ -75,17 +61,31 @@ def _queue_page(request: HttpRequest, *, error: str = "", status: int = 200) -> 
         request,
         "reviews/review_queue.html",
         {
-            "rows_html": rows_html,
             "queue": queue,
+            "rows": queue.rows,
             "page_query": urlencode({k: v for k, v in request.GET.items() if k != "page"}),
+            "here": request.get_full_path(),
             "filters": f,
             "assessments": assessments,
             "decision_choices": DECISION_CHOICES,
             "review_choices": ReviewDecision.choices,
             "error": error,
+            "error_row": error_row,
+            "posted_comment": request.POST.get("comment", "") if error_row else "",
+            "bulk_comment": request.POST.get("bulk_comment", "") if error else "",
         },
         status=status,
     )
+
+
+def _back(request: HttpRequest, message: str) -> HttpResponse:
+    messages.success(request, message)
+    nxt = request.POST.get("next", "")
+    # Back to where the auditor reviewed from (queue, questionnaire, evidence); never off-site.
+    safe = url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(nxt if safe and nxt.startswith("/") else "review_queue")
 
 
 @login_required
@@ -102,41 +102,72 @@ def review_create(request: HttpRequest) -> HttpResponse:
     if target_type not in ("evidence", "response"):
         current_membership_for_user(request, Perm.REVIEW)
         return _queue_page(request, error="Choose an evidence item or a response.", status=400)
-    if target_type == "evidence":
-        target = get_for_user(
-            request.user, EvidenceItem.objects.all(), request.POST.get("target_id"), Perm.REVIEW
-        )
-        kwargs = {"evidence": target}
-    else:
-        target = get_for_user(
-            request.user, Response.objects.all(), request.POST.get("target_id"), Perm.REVIEW
-        )
-        kwargs = {"response": target}
+    model = EvidenceItem if target_type == "evidence" else Response
+    target = get_for_user(
+        request.user, model.objects.all(), request.POST.get("target_id"), Perm.REVIEW
+    )
+    row = f"{target_type}:{target.pk}"
     try:
         services.review_create(
             reviewer=request.user,
             decision=request.POST.get("decision", ""),
             comment=request.POST.get("comment", ""),
-            **kwargs,
+            expected_version=_int(request.POST.get("version")),
+            seen_review=_int(request.POST.get("seen_review")),
+            **{target_type: target},
+        )
+    except (ValidationError, AssessmentLocked) as exc:
+        msg = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        return _queue_page(request, error=msg, error_row=row, status=400)
+    except ReviewConflict as exc:
+        return _queue_page(request, error=str(exc), error_row=row, status=409)
+    return _back(request, "Review recorded.")
+
+
+def _bulk_refs(values: list[str]) -> list[bulk.TargetRef]:
+    """Targets as the queue's checkboxes send them: "kind:id:version:seen_review"."""
+    refs = []
+    for value in values:
+        parts = value.split(":")
+        ids = [_int(p) for p in parts[1:]]
+        if len(parts) != 4 or any(i is None for i in ids) or not ids[0]:
+            raise ValidationError({"targets": "The selection could not be read; reload the page."})
+        refs.append(bulk.TargetRef(parts[0], ids[0], ids[1], ids[2]))  # type: ignore[arg-type]
+    return refs
+
+
+@login_required
+@require_POST
+def review_bulk(request: HttpRequest) -> HttpResponse:
+    """Accept the selected rows, or every row of the page, with one comment: all or nothing."""
+    current_membership_for_user(request, Perm.REVIEW)
+    field = "page_target" if request.POST.get("scope") == "page" else "target"
+    try:
+        refs = _bulk_refs(request.POST.getlist(field))
+        bulk.check_target_refs(refs)
+    except ValidationError as exc:
+        return _queue_page(request, error=" ".join(exc.messages), status=400)
+    targets = bulk.fetch_targets(request.user, refs)
+    try:
+        done = bulk.review_bulk(
+            reviewer=request.user,
+            decision=ReviewDecision.ACCEPTED,
+            comment=request.POST.get("bulk_comment", ""),
+            targets=targets,
         )
     except ValidationError as exc:
         return _queue_page(request, error=" ".join(exc.messages), status=400)
-    except AssessmentLocked as exc:
-        return _queue_page(request, error=str(exc), status=400)
-    messages.success(request, "Review recorded.")
-    nxt = request.POST.get("next", "")
-    # Back to where the auditor reviewed from (queue or questionnaire); never off-site.
-    safe = url_has_allowed_host_and_scheme(
-        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return redirect(nxt if safe and nxt.startswith("/") else "review_queue")
+    except (AssessmentLocked, ReviewConflict) as exc:
+        return _queue_page(request, error=str(exc), status=409)
+    n = len(done)
+    return _back(request, f"{n} decision{'' if n == 1 else 's'} recorded: accepted.")
 
 
 # --- Comment threads ---------------------------------------------------------------------
 
 
 def _thread(request: HttpRequest, r: Response, *, error: str = "", status: int = 200):
-    r.thread = selectors.comments_for_responses([r.pk])[r.pk]
+    r.thread = selectors.threads_for_responses([r.pk])[r.pk]
     ctx = {
         "r": r,
         "can_comment": selectors.may_comment(request, r.assessment.team_id, r.assessment),

@@ -92,11 +92,11 @@ def test_review_queue_pages_keep_pending_first_across_pages(personas):
     html = c.get(reverse("review_queue"), {"decision": "pending", "page": 2}).content.decode()
     assert html.count('name="target_id"') == 58 - 50
     assert "decision=pending&amp;page=1" in html
-    # A page of answers only skips the evidence lookup; never more than twelve queries:
+    # A page of answers only skips the evidence lookup; never more than thirteen queries:
     # session, user, memberships (x2), reviewer teams (x2), the counts of answers and items,
     # the page's keys, its answers and items (each with its latest review and reviewer), the
-    # assessments of the filter.
-    assert _queries(c, reverse("review_queue")) + 1 == _queries(c, "/reviews/?page=2") <= 12
+    # answers' linked evidence (reviews/context.py), the assessments of the filter.
+    assert _queries(c, reverse("review_queue")) + 1 == _queries(c, "/reviews/?page=2") <= 13
 
 
 def test_my_work_is_paged_and_counts_every_overdue_control(personas):
