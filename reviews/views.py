@@ -125,14 +125,17 @@ def review_create(request: HttpRequest) -> HttpResponse:
 
 
 def _bulk_refs(values: list[str]) -> list[bulk.TargetRef]:
-    """Targets as the queue's checkboxes send them: "kind:id:version:seen_review"."""
+    """Targets as the queue's checkboxes send them: "kind:id:version:seen_review" (the last
+    two empty when the page does not know them: no staleness check)."""
     refs = []
     for value in values:
         parts = value.split(":")
-        ids = [_int(p) for p in parts[1:]]
-        if len(parts) != 4 or any(i is None for i in ids) or not ids[0]:
+        if len(parts) != 4 or _int(parts[1]) is None:
             raise ValidationError({"targets": "The selection could not be read; reload the page."})
-        refs.append(bulk.TargetRef(parts[0], ids[0], ids[1], ids[2]))  # type: ignore[arg-type]
+        version, seen = (_int(p) if p else None for p in parts[2:])
+        if (parts[2] and version is None) or (parts[3] and seen is None):
+            raise ValidationError({"targets": "The selection could not be read; reload the page."})
+        refs.append(bulk.TargetRef(parts[0], _int(parts[1]) or 0, version, seen))
     return refs
 
 
@@ -140,13 +143,14 @@ def _bulk_refs(values: list[str]) -> list[bulk.TargetRef]:
 @require_POST
 def review_bulk(request: HttpRequest) -> HttpResponse:
     """Accept the selected rows, or every row of the page, with one comment: all or nothing."""
-    current_membership_for_user(request, Perm.REVIEW)
     field = "page_target" if request.POST.get("scope") == "page" else "target"
     try:
         refs = _bulk_refs(request.POST.getlist(field))
         bulk.check_target_refs(refs)
     except ValidationError as exc:
+        current_membership_for_user(request, Perm.REVIEW)
         return _queue_page(request, error=" ".join(exc.messages), status=400)
+    # Every target through the door (another team's: 404) before anything is written.
     targets = bulk.fetch_targets(request.user, refs)
     try:
         done = bulk.review_bulk(

@@ -23,7 +23,7 @@ from typing import Any
 from aigsec.accounts.models import Role
 from aigsec.core.access import ROLE_PERMS, Perm
 
-from .authz_world import OTHER, Ref, Upload
+from .authz_world import OTHER, Ref, RefText, Upload
 from .test_frameworks import small_yaml
 
 
@@ -87,10 +87,12 @@ class Rule:
         """Checked on both teams' objects: a Ref in the URL, the query or the body sent."""
 
         def has_ref(v: Any) -> bool:
-            if isinstance(v, Ref):
+            if isinstance(v, (Ref, RefText)):
                 return True
             if isinstance(v, dict):
                 return any(has_ref(x) for x in v.values())
+            if isinstance(v, list):
+                return any(has_ref(x) for x in v)
             return False
 
         sent = self.body if method != "GET" else {}
@@ -228,6 +230,11 @@ HTML: dict[str, Rule] = {
             "comment": "",
         },
     ),
+    # A checkbox names its target as "kind:id:version:seen_review" (empty: not checked).
+    "review_bulk": Rule(
+        {"POST": R},
+        body={"target": RefText("evidence:{}::", "evidence"), "scope": "selected"},
+    ),
     # Managers follow progress; the people doing and judging the work discuss it.
     "response_comment": Rule({"POST": COMMENTERS}, RESPONSE, body={"body": "A question."}),
     # Reports
@@ -297,5 +304,13 @@ API: dict[str, Rule] = {
     "/reviews/": Rule(
         {"GET": SIGNED_IN, "POST": R},
         body={"evidence": Ref("evidence"), "decision": "accepted"},
+    ),
+    "/reviews/bulk/": Rule(
+        {"POST": R},
+        body={
+            "decision": "accepted",
+            "comment": "Seen.",
+            "targets": [{"kind": "evidence", "id": Ref("evidence")}],
+        },
     ),
 }
