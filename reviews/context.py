@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from .selectors import QueueRow
 
 
-EXPIRED = "expired"  # _evidence_selectors().Freshness.EXPIRED, usable at import time
-
-
 @dataclass
 class LinkedEvidence:
     item: EvidenceItem
