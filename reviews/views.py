@@ -63,6 +63,7 @@ def _queue_page(
         {
             "queue": queue,
             "rows": queue.rows,
+            "carried_count": sum(1 for r in queue.rows if r.context and r.context.carried),
             "page_query": urlencode({k: v for k, v in request.GET.items() if k != "page"}),
             "here": request.get_full_path(),
             "filters": f,
@@ -143,7 +144,10 @@ def _bulk_refs(values: list[str]) -> list[bulk.TargetRef]:
 @require_POST
 def review_bulk(request: HttpRequest) -> HttpResponse:
     """Accept the selected rows, or every row of the page, with one comment: all or nothing."""
-    field = "page_target" if request.POST.get("scope") == "page" else "target"
+    # Ticked rows, every row of the page, or the page's rows carried forward unchanged.
+    field = {"page": "page_target", "carried": "carried_target"}.get(
+        request.POST.get("scope", ""), "target"
+    )
     try:
         refs = _bulk_refs(request.POST.getlist(field))
         bulk.check_target_refs(refs)

@@ -146,14 +146,21 @@ def test_an_unchanged_copy_of_an_accepted_answer_says_so_and_is_accepted_in_bulk
     assert "unchanged" not in _row(html, "response", c2.pk)
     assert c2_item.pk  # its new evidence made the pair different
 
+    # "Accept the 1 unchanged": the page's carried rows only, with the versions it showed.
     c0 = Response.objects.get(pk=c0.pk)
+    assert "Accept the 1 unchanged from an accepted answer" in html
+    carried = f'name="carried_target" value="response:{c0.pk}:{c0.version}:0"'
+    assert carried in html and html.count('name="carried_target"') == 1
     resp = c.post(
         reverse("review_bulk"),
-        {"target": [f"response:{c0.pk}:{c0.version}:0"], "scope": "selected"},
+        {"carried_target": [f"response:{c0.pk}:{c0.version}:0"], "scope": "carried"},
     )
     assert resp.status_code == 302
     c0.refresh_from_db()
     assert c0.latest_review.decision == "accepted"
+    for other in (c1, c2):
+        other.refresh_from_db()
+        assert other.latest_review_id is None
 
 
 def test_a_copy_keeps_future_due_dates_and_drops_past_ones(personas):
