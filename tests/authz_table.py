@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aigsec.accounts.models import Role
 from aigsec.core.access import ROLE_PERMS, Perm
 
 from .authz_world import OTHER, Ref, RefText, Upload
@@ -113,7 +112,6 @@ V, E, A, R, P, M, AU = (
     Perm.AUDIT,
 )
 PUBLIC, SIGNED_IN = Who.PUBLIC, Who.SIGNED_IN
-COMMENTERS = Roles(frozenset({Role.RISK_OWNER, Role.AUDITOR, Role.ADMIN}))
 FORM = ("GET", "POST")  # GET shows the form, POST sends it
 # Read-only pages are GET-only (require_GET: POST is a 405, tests/test_read_only_pages.py).
 # Only the favicon redirect (a RedirectView) answers POST like GET; listed as such, so that a
@@ -235,8 +233,8 @@ HTML: dict[str, Rule] = {
         {"POST": R},
         body={"target": RefText("evidence:{}::", "evidence"), "scope": "selected"},
     ),
-    # Managers follow progress; the people doing and judging the work discuss it.
-    "response_comment": Rule({"POST": COMMENTERS}, RESPONSE, body={"body": "A question."}),
+    # Managers follow progress; the people doing and judging the work discuss it (`comment`).
+    "response_comment": Rule({"POST": Perm.COMMENT}, RESPONSE, body={"body": "A question."}),
     # Reports
     "report_list": Rule({"GET": V}),
     "report_verify": Rule(same_for(V, *FORM), body={"file": Upload("r.pdf", b"%PDF-1.4\n")}),
