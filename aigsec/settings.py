@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "aigsec.core",
     "assessments",
     "evidence",
+    "reviews",
     "reports",
     "ops",
 ]

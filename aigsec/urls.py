@@ -23,11 +23,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("assessments.api_urls")),
     path("api/v1/", include("evidence.api_urls")),
+    path("api/v1/", include("reviews.api_urls")),
     path("api/v1/", include("reports.api_urls")),
     path("", include("assessments.urls")),
     path("", include("evidence.urls")),
-    path("", include("evidence.urls_reviews")),
-    path("", include("evidence.urls_comments")),
+    path("", include("reviews.urls")),
     path("", include("reports.urls")),
     path("", include("aigsec.audit.urls")),
 ]

@@ -4,7 +4,8 @@ The questionnaire (every control as a summary, some opened), the opened control 
 the answer just saved) and the review queue show controls through `control_cards`, so a
 change to what a control shows is made here once. A fixed number of queries, whatever the
 number of controls: the responses with their counts (one), their current review decisions
-(one), and for the opened ones their evidence (one) and comment threads (one).
+(one), and for the opened ones their evidence (one) and threads of decisions and comments
+(one).
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from aigsec.core.access import Perm, can_in_current_team
-from evidence.comments import comment_count, comments_for_responses, may_comment
 from evidence.models import EvidenceItem
-from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import evidence_by_response, evidence_counts, only_expired
+from reviews.selectors import (
+    comment_count,
+    current_decisions_for_responses,
+    may_comment,
+    threads_for_responses,
+)
 
 from .models import Assessment, Response
 from .selectors import is_overdue
@@ -77,7 +82,7 @@ def control_cards(
     decisions = current_decisions_for_responses([r.pk for r in rows])
     open_ids = [r.pk for r in rows if opened is None or r.pk in opened]
     evidence = evidence_by_response(open_ids) if open_ids else {}
-    threads = comments_for_responses(open_ids) if open_ids else {}
+    threads = threads_for_responses(open_ids) if open_ids else {}
     cards = []
     for r in rows:
         r.assessment, r.review = assessment, decisions[r.pk]

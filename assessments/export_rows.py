@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from evidence.models import ReviewDecision
-from evidence.reviews import PENDING
+from reviews.decisions import decision_label
 
 from .models import Assessment, ResponseStatus
 
@@ -79,7 +78,3 @@ class ExportData:
         stamps += [r.updated_at for r in self.responses]
         stamps += [e.created_at for e in self.evidence] + [e.uploaded_at for e in self.evidence]
         return max(s for s in stamps if s is not None)
-
-
-def decision_label(value: str) -> str:
-    return "Pending" if value == PENDING else ReviewDecision(value).label

@@ -27,12 +27,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from aigsec.accounts.models import User
 from aigsec.audit.services import audit_record
 from evidence.models import EvidenceRevision
-from evidence.reviews import (
-    CurrentDecision,
-    current_decisions_for_evidence,
-    current_decisions_for_responses,
-)
 from evidence.selectors import evidence_by_response
+from reviews.decisions import CurrentDecision
+from reviews.selectors import current_decisions_for_evidence, current_decisions_for_responses
 
 from .export_rows import EvidenceRow, ExportData, ResponseRow
 from .models import Assessment, Response

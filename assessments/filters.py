@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q, QuerySet
 
-from evidence.reviews import DECISION_FILTERS, PENDING, _current_response_decision
+from reviews.decisions import DECISION_FILTERS, PENDING, response_decision_sql
 
 from .models import Assessment, Response, ResponseStatus
 from .selectors import overdue_q
@@ -117,8 +117,8 @@ def filter_responses(qs: QuerySet[Response], f: ControlFilter) -> QuerySet[Respo
     if f.overdue:
         qs = qs.filter(overdue_q())
     if f.review:
-        # The same rule as the summaries' badge (evidence/reviews.py), in its SQL form.
-        qs = qs.alias(current=_current_response_decision("latest_review")).filter(current=f.review)
+        # The same rule as the summaries' badge (reviews/decisions.py), in its SQL form.
+        qs = qs.alias(current=response_decision_sql("latest_review")).filter(current=f.review)
     return qs
 
 

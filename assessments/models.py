@@ -341,9 +341,9 @@ class Response(models.Model):
     )
     # The newest review of this response (by created_at, id), kept by review_create in the
     # transaction that records it, so the current decision is one join away
-    # (evidence/reviews.py). Denormalised: never set it anywhere else.
+    # (reviews/decisions.py). Denormalised: never set it anywhere else.
     latest_review = models.ForeignKey(
-        "evidence.Review",
+        "reviews.Review",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

@@ -22,7 +22,9 @@ from django.db.models import (
 from django.utils import timezone
 
 from aigsec.core import teamcache
-from evidence.models import EvidenceLink, Review, ReviewDecision
+from evidence.models import EvidenceLink
+from reviews.decisions import item_accepted_q, response_review_accepted
+from reviews.models import Review
 
 from .models import Assessment, Guideline, Pillar, Response
 
@@ -85,19 +87,15 @@ def verified_condition() -> Any:
     accepted current decision (latest review, of the item's latest revision). Subqueries on
     the outer Response that follow the denormalised `latest_review` / `latest_revision`
     (primary-key probes, no search for the latest), so it costs no query of its own. The
-    same rule as evidence/reviews.py (current_decisions_for_*)."""
+    same rule as reviews/decisions.py, whose filters it uses."""
     accepted_response = Review.objects.filter(
-        pk=OuterRef("latest_review_id"),
-        decision=ReviewDecision.ACCEPTED,
-        created_at__gte=OuterRef("updated_at"),
+        response_review_accepted(OuterRef("latest_review_id"), OuterRef("updated_at"))
     )
     good_link = EvidenceLink.objects.filter(
         Q(item__valid_until__isnull=True) | Q(item__valid_until__gte=timezone.localdate()),
-        Q(item__latest_revision__isnull=True)
-        | Q(item__latest_revision=F("item__latest_review__revision")),
+        item_accepted_q("item__"),
         response_id=OuterRef("pk"),
         item__withdrawn_at__isnull=True,
-        item__latest_review__decision=ReviewDecision.ACCEPTED,
     )
     return ExpressionWrapper(
         Exists(accepted_response) & Exists(good_link), output_field=BooleanField()

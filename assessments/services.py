@@ -136,12 +136,14 @@ def assessment_create(
                 r.control.ref: r for r in based_on.responses.select_related("control").order_by()
             }
         responses = []
+        today = timezone.localdate()
         for control in Control.objects.filter(version=framework_version).order_by("order"):
             old = previous.get(control.ref)
             r = Response(assessment=assessment, control=control)
             if old is not None:
-                r.status, r.justification = old.status, old.justification
-                r.owner_id, r.due_date = old.owner_id, old.due_date
+                r.status, r.justification, r.owner_id = old.status, old.justification, old.owner_id
+                # A due date already past would make the new assessment overdue on day one.
+                r.due_date = old.due_date if old.due_date and old.due_date >= today else None
             responses.append(r)
         Response.objects.bulk_create(responses, batch_size=500)
         if based_on is not None:

@@ -10,7 +10,7 @@ and the service alike:
   nobody in the team could sign it (a single manager who submitted it), the list says so;
 - a control is not answered; an answer, or live evidence linked to it, has a current review
   decision other than accepted (pending, rejected, changes requested). The current decision
-  is the review loop's own rule (evidence/reviews.py), not a second copy of it.
+  is the review loop's own rule (reviews/decisions.py), not a second copy of it.
 
 The check reads a fixed number of queries whatever the number of controls.
 """
@@ -28,14 +28,10 @@ from aigsec.accounts.models import Membership, Role, User
 from aigsec.audit.services import audit_record
 from aigsec.core.access import ROLE_PERMS, Perm, role_allows, role_in_team
 from aigsec.core.teamcache import team_changed
-from evidence.models import ReviewDecision
-from evidence.reviews import (
-    PENDING,
-    CurrentDecision,
-    current_decisions_for_evidence,
-    current_decisions_for_responses,
-)
 from evidence.selectors import evidence_by_response
+from reviews.decisions import PENDING, CurrentDecision
+from reviews.models import ReviewDecision
+from reviews.selectors import current_decisions_for_evidence, current_decisions_for_responses
 
 from .models import (
     SIGNOFF_STATEMENT_MAX,

@@ -24,11 +24,11 @@ from aigsec.core.access import (
 from aigsec.core.feedback import add_form_errors, error_messages
 from aigsec.core.formtoken import once
 from aigsec.core.paging import page_param, page_window
-from evidence.reviews import current_decisions_for_responses
 from evidence.selectors import (
     evidence_freshness_by_assessment,
     recent_integrity_incidents,
 )
+from reviews.selectors import current_decisions_for_responses
 
 from . import cards, scoring, selectors, services
 from .charts import pillar_chart

@@ -40,7 +40,8 @@ from assessments.models import (
     Response,
     ResponseStatus,
 )
-from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision, Review
+from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
+from reviews.models import Review
 
 from .scales import Scale
 

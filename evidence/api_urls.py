@@ -2,10 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_reviews
+from . import api
 
 router = SimpleRouter(trailing_slash=True, use_regex_path=False)
 router.register("evidence", api.EvidenceViewSet, basename="api-evidence")
-router.register("reviews", api_reviews.ReviewViewSet, basename="api-reviews")
 
 urlpatterns = router.urls

@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class EvidenceConfig(AppConfig):
     name = "evidence"
-    verbose_name = "Evidence and review"
+    verbose_name = "Evidence"
 
     @staticmethod
     def seed_demo(stdout) -> None:

@@ -105,6 +105,6 @@ def seed(stdout) -> None:
         responses=answered[-1:],
     )
     stdout.write(f"  {len(files) + 1} evidence items linked to answered controls")
-    from .demo_reviews import seed as seed_reviews
+    from reviews.demo import seed as seed_reviews
 
     seed_reviews(stdout)

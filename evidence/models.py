@@ -45,11 +45,11 @@ class EvidenceItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
-    # Denormalised, so that the current decision is a join, not a search (reviews.py): the
+    # Denormalised, so that the current decision is a join, not a search (reviews/decisions.py): the
     # newest review (by created_at, id), set by review_create, and the newest revision, set by
     # the services that add one, each in the transaction that writes it. Never set elsewhere.
     latest_review = models.ForeignKey(
-        "Review",
+        "reviews.Review",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -141,89 +141,3 @@ class EvidenceLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} -> {self.response_id}"
-
-
-class ReviewDecision(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted"
-    REJECTED = "rejected", "Rejected"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
-
-
-class Review(models.Model):
-    """An auditor's decision on an evidence item or a response. Immutable history: the current
-    decision of a target is its latest review, void once the target changed after it."""
-
-    TEAM_PATH = "team"
-
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reviews")
-    evidence = models.ForeignKey(
-        EvidenceItem, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews"
-    )
-    response = models.ForeignKey(
-        "assessments.Response",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="reviews",
-    )
-    revision = models.ForeignKey(
-        EvidenceRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
-    )
-    decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
-    comment = models.TextField(blank=True)
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="reviews"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["response", "-created_at"], name="review_response_created"),
-            models.Index(fields=["evidence", "-created_at"], name="review_evidence_created"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(evidence__isnull=False) & Q(response__isnull=True))
-                | (Q(evidence__isnull=True) & Q(response__isnull=False)),
-                name="review_exactly_one_target",
-            ),
-            models.CheckConstraint(
-                condition=Q(decision__in=ReviewDecision.values), name="review_decision_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(decision="accepted") | ~Q(comment=""),
-                name="review_comment_required",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        target = (
-            f"evidence {self.evidence_id}" if self.evidence_id else f"response {self.response_id}"
-        )
-        return f"{self.decision} on {target}"
-
-
-class ResponseComment(models.Model):
-    """One message of the thread of a response (risk owner and auditor talk). Immutable."""
-
-    TEAM_PATH = "response__assessment__team"
-
-    response = models.ForeignKey(
-        "assessments.Response", on_delete=models.CASCADE, related_name="comments"
-    )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    body = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["response", "created_at"], name="comment_response_created")]
-        constraints = [
-            models.CheckConstraint(condition=~Q(body=""), name="comment_body_not_empty"),
-        ]
-
-    def __str__(self) -> str:
-        return f"comment {self.pk} on response {self.response_id}"

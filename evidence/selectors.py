@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Response
+from reviews.selectors import current_decisions_for_evidence
 
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
-from .reviews import current_decisions_for_evidence
 
 EXPIRING_DAYS = 30
 

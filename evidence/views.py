@@ -162,6 +162,9 @@ def _detail_context(request: HttpRequest, item: EvidenceItem) -> dict:
         "can_answer": can_answer and not item.is_withdrawn,
         "can_manage": can_in_current_team(request, item.team_id, Perm.MANAGE)
         and not item.is_withdrawn,
+        # Auditors review from here too (reviews/templatetags/reviews.py; the service checks).
+        "can_review": can_in_current_team(request, item.team_id, Perm.REVIEW)
+        and not item.is_withdrawn,
         "revision_form": RevisionForm(),
         "withdraw_form": WithdrawForm(),
     }

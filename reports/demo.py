@@ -1,9 +1,9 @@
 """Demo data: one signed report of the demo assessment, so the report list is not empty."""
 
 from aigsec.accounts.models import Team, User
-from assessments.demo_signoff import seed as seed_signoff
 from assessments.models import Assessment
 
+from .demo_signoff import seed as seed_signoff
 from .models import Report, ReportStatus
 from .services import report_run
 

@@ -14,23 +14,19 @@ from assessments.charts import pillar_chart
 from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus, SignOff
 from assessments.scoring import assessment_scores
 from assessments.selectors import is_overdue
-from evidence.models import EvidenceItem, EvidenceRevision, ReviewDecision
-from evidence.reviews import current_decisions_for_evidence, current_decisions_for_responses
+from evidence.models import EvidenceItem, EvidenceRevision
 from evidence.selectors import Freshness, evidence_by_response
+from reviews.decisions import decision_label
+from reviews.selectors import current_decisions_for_evidence, current_decisions_for_responses
 
 from .models import Report
 
-DECISION_LABELS: dict[str, str] = dict(ReviewDecision.choices)
 GAP_STATUSES = (
     ResponseStatus.NOT_STARTED,
     ResponseStatus.NOT_IMPLEMENTED,
     ResponseStatus.PARTIAL,
     ResponseStatus.LARGELY,
 )
-
-
-def decision_label(decision: str) -> str:
-    return DECISION_LABELS.get(decision, "Pending")
 
 
 @dataclass

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aigsec.accounts.models import Role
 from aigsec.core.access import ROLE_PERMS, Perm
 
-from .authz_world import OTHER, Ref, Upload
+from .authz_world import OTHER, Ref, RefText, Upload
 from .test_frameworks import small_yaml
 
 
@@ -87,10 +86,12 @@ class Rule:
         """Checked on both teams' objects: a Ref in the URL, the query or the body sent."""
 
         def has_ref(v: Any) -> bool:
-            if isinstance(v, Ref):
+            if isinstance(v, (Ref, RefText)):
                 return True
             if isinstance(v, dict):
                 return any(has_ref(x) for x in v.values())
+            if isinstance(v, list):
+                return any(has_ref(x) for x in v)
             return False
 
         sent = self.body if method != "GET" else {}
@@ -112,7 +113,6 @@ V, E, A, R, P, M, AU, AP = (
     Perm.APPROVE,
 )
 PUBLIC, SIGNED_IN = Who.PUBLIC, Who.SIGNED_IN
-COMMENTERS = Roles(frozenset({Role.RISK_OWNER, Role.AUDITOR, Role.ADMIN}))
 FORM = ("GET", "POST")  # GET shows the form, POST sends it
 # Read-only pages are GET-only (require_GET: POST is a 405, tests/test_read_only_pages.py).
 # Only the favicon redirect (a RedirectView) answers POST like GET; listed as such, so that a
@@ -233,8 +233,13 @@ HTML: dict[str, Rule] = {
             "comment": "",
         },
     ),
-    # Managers follow progress; the people doing and judging the work discuss it.
-    "response_comment": Rule({"POST": COMMENTERS}, RESPONSE, body={"body": "A question."}),
+    # A checkbox names its target as "kind:id:version:seen_review" (empty: not checked).
+    "review_bulk": Rule(
+        {"POST": R},
+        body={"target": RefText("evidence:{}::", "evidence"), "scope": "selected"},
+    ),
+    # Managers follow progress; the people doing and judging the work discuss it (`comment`).
+    "response_comment": Rule({"POST": Perm.COMMENT}, RESPONSE, body={"body": "A question."}),
     # Reports
     "report_list": Rule({"GET": V}),
     "report_verify": Rule(same_for(V, *FORM), body={"file": Upload("r.pdf", b"%PDF-1.4\n")}),
@@ -306,5 +311,13 @@ API: dict[str, Rule] = {
     "/reviews/": Rule(
         {"GET": SIGNED_IN, "POST": R},
         body={"evidence": Ref("evidence"), "decision": "accepted"},
+    ),
+    "/reviews/bulk/": Rule(
+        {"POST": R},
+        body={
+            "decision": "accepted",
+            "comment": "Seen.",
+            "targets": [{"kind": "evidence", "id": Ref("evidence")}],
+        },
     ),
 }

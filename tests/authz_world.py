@@ -48,6 +48,15 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class RefText:
+    """A placeholder inside a text value: `fmt` with `{}` replaced by the id of `key` in the
+    team of the side (a bulk review's checkbox value, "evidence:{}::")."""
+
+    fmt: str
+    key: str
+
+
+@dataclass(frozen=True)
 class Upload:
     """A file field of a request body; a fresh file object per request."""
 
@@ -90,6 +99,8 @@ class World:
             if value.key == "token" and side == OWN and persona in self.own_tokens:
                 return self.own_tokens[persona]
             return self.teams[self.team_key(persona, side)][value.key]
+        if isinstance(value, RefText):
+            return value.fmt.format(self.resolve(Ref(value.key), persona, side))
         if isinstance(value, Upload):
             return value.make()
         if isinstance(value, dict):

@@ -41,9 +41,10 @@ from schemathesis.checks import (
 from aigsec.accounts.services import api_token_create
 from assessments import services as assessment_services
 from assessments.models import AISystem, Assessment, Response, ResponseStatus
-from evidence import reviews
 from evidence import services as evidence_services
-from evidence.models import EvidenceItem, ReviewDecision
+from evidence.models import EvidenceItem
+from reviews import services as review_services
+from reviews.models import ReviewDecision
 
 from .factories import AISystemFactory, make_assessment, make_final, make_framework_version
 
@@ -149,7 +150,7 @@ def seeded(personas) -> Seeded:
     note_item = evidence_services.evidence_create(
         team=team, actor=risk_owner, kind="note", title="Note", note="Checked."
     )
-    reviews.review_create(
+    review_services.review_create(
         reviewer=personas.auditor, decision=ReviewDecision.ACCEPTED, comment="", evidence=file_item
     )
     # A final assessment too, so that writes also meet the 409 of a locked one.

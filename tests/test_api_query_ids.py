@@ -19,9 +19,9 @@ from aigsec.core import api as core_api
 from aigsec.core.api import ID_REQUIRED
 from assessments import api as assessments_api
 from evidence import api as evidence_api
-from evidence import api_reviews
 from reports import api as reports_api
 from reports.services import report_request, report_run
+from reviews import api as api_reviews
 
 from .factories import make_report_world
 

@@ -11,7 +11,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("aigsec", "assessments", "evidence", "reports", "ops")
+PACKAGES = ("aigsec", "assessments", "evidence", "reviews", "reports", "ops")
 # A service queues its task, and the task calls the service: the one circle allowed.
 ALLOWED_CIRCLES = [{"reports.services", "reports.tasks"}]
 

@@ -34,11 +34,10 @@ from aigsec.audit.models import AuditEvent
 from aigsec.audit.services import audit_checkpoint_take
 from assessments.models import Response, ResponseStatus
 from assessments.services import response_save
-from evidence.comments import comment_add
 from evidence.models import EvidenceItem, EvidenceRevision
-from evidence.reviews import review_create
 from evidence.services import evidence_add_revision, evidence_create
 from ops.backup import backup_create
+from reviews.services import comment_add, review_create
 
 from .factories import make_assessment, make_framework_version
 
@@ -374,7 +373,7 @@ def test_tampered_backups_and_a_wrong_key_are_refused_and_change_nothing(
     tables = [t["table"] for t in manifest["tables"]]
 
     def set_rows(m):
-        next(t for t in m["tables"] if t["model"] == "evidence.review")["rows"] += 1
+        next(t for t in m["tables"] if t["model"] == "reviews.review")["rows"] += 1
 
     def edit_dump(p: Path):
         dump = p / "db" / "accounts.team.jsonl"
@@ -418,7 +417,7 @@ def test_tampered_backups_and_a_wrong_key_are_refused_and_change_nothing(
             _tampered(out, tmp_path / "t5", lambda p: _edit_manifest(p, set_rows)),
             [],
             env,
-            ["evidence.review", "the manifest says"],
+            ["reviews.review", "the manifest says"],
         ),
         (out, ["--manifest-sha256", "ab" * 32], env, ["SHA-256", result.manifest_sha256]),
         (out, [], {**env, "AUDIT_CHECKPOINT_KEY": "another-key"}, ["not the one that signed"]),

@@ -15,7 +15,8 @@ from aigsec.audit.services import audit_record
 from assessments.models import AISystem, Assessment, Control, Response
 from bench.scales import SCALES, Scale
 from bench.seed import seed
-from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision, Review
+from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
+from reviews.models import Review
 
 MODELS = {
     "teams": Team,

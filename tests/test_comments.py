@@ -16,9 +16,9 @@ from aigsec.audit.models import AuditEvent
 from assessments import services
 from assessments.errors import AssessmentLocked
 from assessments.models import AssessmentStatus, Response, ResponseStatus
-from evidence import reviews
-from evidence.comments import comment_add, comments_for_responses
-from evidence.models import ResponseComment, Review
+from reviews.models import ResponseComment, Review
+from reviews.selectors import comments_for_responses, current_decisions_for_responses
+from reviews.services import comment_add, review_create
 
 from .factories import make_assessment
 
@@ -184,7 +184,7 @@ def test_my_work_shows_the_review_and_reopens_after_a_change(personas, world):
     c = personas.client(personas.risk_owner)
     html = c.get(reverse("my_work")).content.decode()
     assert "Pending" in html and "review-pending" in html
-    reviews.review_create(
+    review_create(
         reviewer=personas.auditor,
         decision="changes_requested",
         comment="Name the <owner> of the policy.",
@@ -214,7 +214,7 @@ def test_my_work_query_count_does_not_grow_with_reviews(personas):
         for i, r in enumerate(list(a.responses.order_by("id"))[:n]):
             r = _assign_and_answer(r, personas.risk_owner, personas.risk_owner)
             decision = ("accepted", "rejected", "changes_requested")[i % 3]
-            reviews.review_create(
+            review_create(
                 reviewer=personas.auditor,
                 decision=decision,
                 comment="" if decision == "accepted" else f"Fix {i}",
@@ -253,9 +253,7 @@ def test_seed_demo_records_reviews_once(monkeypatch):
     assert list(responses.values_list("decision", flat=True)) == ["accepted"]
     assert {r.reviewer.email for r in Review.objects.all()} == {"auditor@demo.test"}
     r = responses.get()
-    assert reviews.current_decisions_for_responses([r.response_id])[r.response_id].decision == (
-        "accepted"
-    )
+    assert current_decisions_for_responses([r.response_id])[r.response_id].decision == "accepted"
     count = Review.objects.count()
     call_command("seed_demo", stdout=io.StringIO())
     assert Review.objects.count() == count

@@ -31,8 +31,8 @@ from assessments.exports import (
 )
 from assessments.frameworks import framework_to_oscal
 from assessments.models import Response, ResponseStatus
-from evidence.reviews import review_create
 from evidence.services import evidence_create, evidence_withdraw
+from reviews.services import review_create
 
 from .factories import make_assessment, make_framework_version
 

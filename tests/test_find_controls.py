@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from assessments import services
 from assessments.models import Response
-from evidence.reviews import review_create
+from reviews.services import review_create
 
 from .factories import make_assessment, make_framework_version
 

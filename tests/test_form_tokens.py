@@ -17,7 +17,8 @@ from django.urls import reverse
 from aigsec.accounts.models import User
 from aigsec.core.formtoken import ALREADY_SENT, FIELD
 from assessments.models import AISystem, Assessment
-from evidence.models import EvidenceItem, EvidenceRevision, ResponseComment
+from evidence.models import EvidenceItem, EvidenceRevision
+from reviews.models import ResponseComment
 
 from .conftest import login_with_second_factor
 from .factories import AISystemFactory, make_assessment, make_framework_version

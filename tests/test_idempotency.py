@@ -24,7 +24,8 @@ from aigsec.core.models import IdempotencyKey
 from aigsec.core.tasks import prune_idempotency_keys
 from assessments import services as assessment_services
 from assessments.models import AISystem, Assessment
-from evidence.models import EvidenceItem, EvidenceRevision, Review
+from evidence.models import EvidenceItem, EvidenceRevision
+from reviews.models import Review
 
 from .factories import AISystemFactory, make_assessment, make_framework_version
 

@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from aigsec.accounts.models import ApiToken, Membership, Team, User
 from assessments.models import AISystem, Assessment, Response
-from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision, ResponseComment, Review
+from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
 from reports.models import Report
+from reviews.models import ResponseComment, Review
 
 from .authz_table import NEW_SYSTEM
 from .authz_world import World, build_world, changed_tables, fingerprint

@@ -16,9 +16,11 @@ from aigsec.accounts.models import Role
 from aigsec.audit.models import AuditEvent
 from assessments.errors import AssessmentLocked
 from assessments.models import AssessmentStatus, Response, ResponseStatus
-from evidence import reviews
-from evidence.models import Review
 from evidence.services import evidence_add_revision, evidence_create
+from reviews import decisions as review_decisions
+from reviews import selectors as review_selectors
+from reviews import services as review_services
+from reviews.models import Review
 
 from .factories import MembershipFactory, UserFactory, make_assessment
 
@@ -79,7 +81,7 @@ def test_only_auditors_review(personas, world, who):
     )
     assert api.status_code == 403
     with pytest.raises(PermissionDenied):
-        reviews.review_create(reviewer=user, decision="accepted", comment="", response=r)
+        review_services.review_create(reviewer=user, decision="accepted", comment="", response=r)
     assert not Review.objects.exists()
 
 
@@ -167,7 +169,9 @@ def test_stranger_gets_404_on_the_victims_targets(personas, world):
         team=personas.other_team, role=Role.AUDITOR, user=UserFactory(email="aud@other.test")
     ).user
     r, note = world["responses"][0], world["note"]
-    reviews.review_create(reviewer=personas.auditor, decision="accepted", comment="", response=r)
+    review_services.review_create(
+        reviewer=personas.auditor, decision="accepted", comment="", response=r
+    )
     for user in (personas.stranger, stranger_auditor):
         c = personas.client(user)
         for target_type, pk in (("response", r.pk), ("evidence", note.pk)):
@@ -208,35 +212,42 @@ def test_garbage_target_id_is_404(personas, world):
 @pytest.mark.django_db
 def test_changed_response_is_pending_again(personas, world):
     r = world["responses"][0]
-    reviews.review_create(
+    review_services.review_create(
         reviewer=personas.auditor, decision="rejected", comment="No evidence.", response=r
     )
-    d = reviews.current_decisions_for_responses([r.pk])[r.pk]
+    d = review_selectors.current_decisions_for_responses([r.pk])[r.pk]
     assert (d.decision, d.comment, d.reviewer) == ("rejected", "No evidence.", personas.auditor)
     Response.objects.filter(pk=r.pk).update(updated_at=timezone.now() + dt.timedelta(seconds=1))
-    assert reviews.current_decisions_for_responses([r.pk])[r.pk].decision == "pending"
+    assert review_selectors.current_decisions_for_responses([r.pk])[r.pk].decision == "pending"
     # An unreviewed response is pending too.
     other = world["responses"][1]
-    assert reviews.current_decisions_for_responses([other.pk])[other.pk] == reviews.NO_DECISION
+    assert (
+        review_selectors.current_decisions_for_responses([other.pk])[other.pk]
+        == review_decisions.NO_DECISION
+    )
 
 
 @pytest.mark.django_db
 def test_new_evidence_revision_reopens_the_review(personas, world):
     item = _file_item(personas)
-    review = reviews.review_create(
+    review = review_services.review_create(
         reviewer=personas.auditor, decision="accepted", comment="", evidence=item
     )
     assert review.revision.number == 1
-    assert reviews.current_decisions_for_evidence([item.pk])[item.pk].decision == "accepted"
+    assert (
+        review_selectors.current_decisions_for_evidence([item.pk])[item.pk].decision == "accepted"
+    )
     evidence_add_revision(
         item=item, actor=personas.risk_owner, uploaded_file=SimpleUploadedFile("v2.png", PNG)
     )
-    assert reviews.current_decisions_for_evidence([item.pk])[item.pk].decision == "pending"
-    again = reviews.review_create(
+    assert review_selectors.current_decisions_for_evidence([item.pk])[item.pk].decision == "pending"
+    again = review_services.review_create(
         reviewer=personas.auditor, decision="accepted", comment="", evidence=item
     )
     assert again.revision.number == 2
-    assert reviews.current_decisions_for_evidence([item.pk])[item.pk].decision == "accepted"
+    assert (
+        review_selectors.current_decisions_for_evidence([item.pk])[item.pk].decision == "accepted"
+    )
 
 
 @pytest.mark.django_db
@@ -246,7 +257,7 @@ def test_final_assessment_refuses_response_reviews(personas, world):
     a.save(update_fields=["status", "finalised_at"])
     r = world["responses"][0]
     with pytest.raises(AssessmentLocked):
-        reviews.review_create(
+        review_services.review_create(
             reviewer=personas.auditor, decision="accepted", comment="", response=r
         )
     c = personas.client(personas.auditor)
@@ -268,7 +279,7 @@ def test_final_assessment_refuses_response_reviews(personas, world):
 def test_unanswered_response_cannot_be_reviewed(personas, world):
     r = world["responses"][5]
     with pytest.raises(ValidationError):
-        reviews.review_create(
+        review_services.review_create(
             reviewer=personas.auditor, decision="accepted", comment="", response=r
         )
 
@@ -280,8 +291,10 @@ def test_unanswered_response_cannot_be_reviewed(personas, world):
 def test_queue_shows_pending_first_and_filters(personas, world):
     r0, r1 = world["responses"][:2]
     note = world["note"]
-    reviews.review_create(reviewer=personas.auditor, decision="accepted", comment="", response=r0)
-    rows = reviews.review_queue(personas.auditor)
+    review_services.review_create(
+        reviewer=personas.auditor, decision="accepted", comment="", response=r0
+    )
+    rows = review_selectors.review_queue(personas.auditor)
     # Only answered responses (2) and the live evidence (1); pending first.
     assert [(x.kind, x.target_id) for x in rows] == [
         ("response", r1.pk),
@@ -289,15 +302,15 @@ def test_queue_shows_pending_first_and_filters(personas, world):
         ("response", r0.pk),
     ]
     assert [x.decision for x in rows] == ["pending", "pending", "accepted"]
-    assert [x.target_id for x in reviews.review_queue(personas.auditor, decision="accepted")] == [
-        r0.pk
-    ]
+    assert [
+        x.target_id for x in review_selectors.review_queue(personas.auditor, decision="accepted")
+    ] == [r0.pk]
     ref = r1.control.guideline.ref
-    by_ref = reviews.review_queue(personas.auditor, guideline_ref=ref)
+    by_ref = review_selectors.review_queue(personas.auditor, guideline_ref=ref)
     assert {x.guideline_ref for x in by_ref if x.kind == "response"} == {ref}
     other = make_assessment(team=personas.team, actor=personas.risk_owner)
     _answer(list(other.responses.all()[:1]))
-    only_other = reviews.review_queue(personas.auditor, assessment_id=other.pk)
+    only_other = review_selectors.review_queue(personas.auditor, assessment_id=other.pk)
     assert [x.assessment.pk for x in only_other] == [other.pk]
     # The page: filters as GET parameters, an inline form per row.
     c = personas.client(personas.auditor)
@@ -327,10 +340,10 @@ def test_queue_query_count_does_not_grow(personas, django_assert_num_queries):
                 responses=[r],
             )
             if i % 2:
-                reviews.review_create(
+                review_services.review_create(
                     reviewer=personas.auditor, decision="accepted", comment="", evidence=item
                 )
-                reviews.review_create(
+                review_services.review_create(
                     reviewer=personas.auditor, decision="rejected", comment="no", response=r
                 )
 

@@ -17,14 +17,17 @@ from django.utils import timezone
 from assessments import services as assessment_services
 from assessments.models import Assessment, Response, ResponseStatus
 from assessments.scoring import verified_condition
-from evidence import reviews
-from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision, Review, ReviewDecision
+from evidence.models import EvidenceItem, EvidenceLink, EvidenceRevision
 from evidence.services import (
     evidence_add_revision,
     evidence_create,
     evidence_link,
     evidence_withdraw,
 )
+from reviews import decisions as review_decisions
+from reviews import selectors as review_selectors
+from reviews import services as review_services
+from reviews.models import Review, ReviewDecision
 
 from .factories import make_assessment
 
@@ -56,7 +59,7 @@ def _slow_item(item: EvidenceItem) -> tuple[str, str, int | None]:
     return (review.decision, review.comment, review.reviewer_id)
 
 
-def _as_tuple(d: reviews.CurrentDecision) -> tuple[str, str, int | None]:
+def _as_tuple(d: review_decisions.CurrentDecision) -> tuple[str, str, int | None]:
     return (d.decision, d.comment, d.reviewer.pk if d.reviewer else None)
 
 
@@ -75,8 +78,8 @@ def _check(personas) -> int:
     # The current decisions (questionnaire, evidence pages, reports, exports).
     slow_r = {r.pk: _slow_response(r) for r in responses}
     slow_i = {i.pk: _slow_item(i) for i in items}
-    fast_r = reviews.current_decisions_for_responses(slow_r)
-    fast_i = reviews.current_decisions_for_evidence(slow_i)
+    fast_r = review_selectors.current_decisions_for_responses(slow_r)
+    fast_i = review_selectors.current_decisions_for_evidence(slow_i)
     assert {pk: _as_tuple(d) for pk, d in fast_r.items()} == slow_r
     assert {pk: _as_tuple(d) for pk, d in fast_i.items()} == slow_i
     # The queue: what it holds, each row's decision, the documented order (pending first;
@@ -96,11 +99,11 @@ def _check(personas) -> int:
         + [(group(slow_i[i.pk][0], 1), 0, -i.pk, "evidence", i.pk, slow_i[i.pk]) for i in live]
     )
     want = [(kind, pk, decision) for *_, kind, pk, decision in expected]
-    queue = reviews.review_queue_page(personas.auditor, size=10_000)
+    queue = review_selectors.review_queue_page(personas.auditor, size=10_000)
     assert [(row.kind, row.target_id, _as_tuple(row.current)) for row in queue.rows] == want
     assert queue.total == len(want)
-    for decision in reviews.DECISION_FILTERS:
-        only = reviews.review_queue_page(personas.auditor, decision=decision, size=10_000)
+    for decision in review_decisions.DECISION_FILTERS:
+        only = review_selectors.review_queue_page(personas.auditor, decision=decision, size=10_000)
         assert [(row.kind, row.target_id) for row in only.rows] == [
             (kind, pk) for kind, pk, d in want if d[0] == decision
         ], decision
@@ -127,7 +130,7 @@ def _check(personas) -> int:
     paged = [
         (row.kind, row.target_id)
         for n in range(1, pages + 1)
-        for row in reviews.review_queue_page(personas.auditor, page=n, size=7).rows
+        for row in review_selectors.review_queue_page(personas.auditor, page=n, size=7).rows
     ]
     assert paged == [(kind, pk) for kind, pk, _ in want]
     return sum(slow_verified.values())
@@ -193,7 +196,7 @@ class Walk:
         decision, comment = self.decision()
         how = self.rng.randrange(3)
         if how == 0:
-            reviews.review_create(
+            review_services.review_create(
                 reviewer=self.p.auditor, decision=decision, comment=comment, response=r
             )
         elif how == 1:
@@ -222,7 +225,7 @@ class Walk:
         item = self.rng.choice(items)
         decision, comment = self.decision()
         if self.rng.random() < 0.5:
-            reviews.review_create(
+            review_services.review_create(
                 reviewer=self.p.auditor, decision=decision, comment=comment, evidence=item
             )
         else:
@@ -284,7 +287,7 @@ class Walk:
         r, item = self.rng.choice(answered), self.rng.choice(items)
         evidence_link(item=item, response=r, actor=self.p.risk_owner)
         for target in ({"evidence": item}, {"response": r}):
-            reviews.review_create(
+            review_services.review_create(
                 reviewer=self.p.auditor, decision="accepted", comment="", **target
             )
 
@@ -353,10 +356,10 @@ def test_recording_a_review_does_not_touch_the_response(personas):
         justification="",
     )
     before = Response.objects.values_list("updated_at", "version").get(pk=r.pk)
-    review = reviews.review_create(
+    review = review_services.review_create(
         reviewer=personas.auditor, decision="accepted", comment="", response=r
     )
     after = Response.objects.get(pk=r.pk)
     assert (after.updated_at, after.version) == before
     assert after.latest_review_id == review.pk
-    assert reviews.current_decisions_for_responses([r.pk])[r.pk].decision == "accepted"
+    assert review_selectors.current_decisions_for_responses([r.pk])[r.pk].decision == "accepted"

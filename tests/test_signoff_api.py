@@ -16,7 +16,7 @@ from assessments import services
 from assessments.models import Assessment, AssessmentStatus, Response, SignOff
 from assessments.signoff import signoff_check
 from evidence import services as e_services
-from evidence.reviews import review_create
+from reviews.services import review_create
 
 from .factories import (
     STATEMENT,

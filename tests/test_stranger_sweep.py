@@ -75,6 +75,7 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "evidence_withdraw": (OBJECT, {"pk": "evidence"}),
     "review_queue": (OBJECT, None),  # auditors only; stranger cases in tests/test_reviews.py
     "review_create": (OBJECT, None),  # POST target_id=<victim's>: tests/test_reviews.py
+    "review_bulk": (OBJECT, None),  # POST target=<victim's>: tests/test_review_bulk.py
     "response_comment": (OBJECT, {"pk": "response"}),
     "report_list": (OWN, None),
     "report_verify": (OWN, None),

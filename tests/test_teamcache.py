@@ -137,9 +137,8 @@ def test_scores_on_pages_follow_an_answer_at_once(personas):
 def test_questionnaire_summaries_follow_every_kind_of_change(personas):
     """The pillar page's summaries come from the cache; each change a summary shows (answer,
     evidence linked, comment, review) appears on the next visit."""
-    from evidence.comments import comment_add
-    from evidence.reviews import review_create
     from evidence.services import evidence_create
+    from reviews.services import comment_add, review_create
 
     version = make_framework_version(1, 1, 2)
     a = make_assessment(team=personas.team, actor=personas.risk_owner, version=version)

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from assessments import scoring, services
 from assessments.models import Assessment, Response
-from evidence.reviews import review_create
 from evidence.services import evidence_create, evidence_withdraw
+from reviews.services import review_create
 
 from .factories import make_assessment, make_framework_version
 

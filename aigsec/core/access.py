@@ -26,6 +26,7 @@ class Perm(StrEnum):
     EDIT = "edit"  # AI systems, assessments (create, copy, status)
     ANSWER = "answer"  # responses, owners, evidence
     REVIEW = "review"  # accept / reject / request changes
+    COMMENT = "comment"  # write in the comment thread of an answer (managers only read it)
     REPORT = "report"  # request signed reports (download and exports need only VIEW)
     MANAGE = "manage"  # members, roles, team settings, custom frameworks
     AUDIT = "audit"  # read the audit trail
@@ -36,11 +37,20 @@ class Perm(StrEnum):
 
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.ADMIN: frozenset(
-        {Perm.VIEW, Perm.EDIT, Perm.ANSWER, Perm.REPORT, Perm.MANAGE, Perm.AUDIT, Perm.APPROVE}
+        {
+            Perm.VIEW,
+            Perm.EDIT,
+            Perm.ANSWER,
+            Perm.COMMENT,
+            Perm.REPORT,
+            Perm.MANAGE,
+            Perm.AUDIT,
+            Perm.APPROVE,
+        }
     ),
-    Role.RISK_OWNER: frozenset({Perm.VIEW, Perm.EDIT, Perm.ANSWER}),
+    Role.RISK_OWNER: frozenset({Perm.VIEW, Perm.EDIT, Perm.ANSWER, Perm.COMMENT}),
     # Auditors judge; they never edit what they judge (separation of duties).
-    Role.AUDITOR: frozenset({Perm.VIEW, Perm.REVIEW, Perm.AUDIT}),
+    Role.AUDITOR: frozenset({Perm.VIEW, Perm.REVIEW, Perm.COMMENT, Perm.AUDIT}),
     Role.MANAGER: frozenset({Perm.VIEW, Perm.EDIT, Perm.REPORT, Perm.APPROVE}),
 }
 

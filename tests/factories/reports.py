@@ -19,9 +19,9 @@ from assessments import services as a_services
 from assessments.models import Assessment, FrameworkVersion, Response
 from evidence import services as e_services
 from evidence.models import EvidenceItem
-from evidence.reviews import review_create
 from reports.models import Report
 from reports.services import report_request, report_run
+from reviews.services import review_create
 
 from .accounts import member_of
 from .assessments import AISystemFactory, AssessmentFactory, make_framework_version

@@ -10,9 +10,8 @@ from typing import Any
 import factory
 
 from aigsec.accounts.models import Role, Team
-from evidence.comments import comment_add
-from evidence.models import ResponseComment, Review, ReviewDecision
-from evidence.reviews import review_create
+from reviews.models import ResponseComment, Review, ReviewDecision
+from reviews.services import comment_add, review_create
 
 from .accounts import member_of
 from .assessments import ResponseFactory

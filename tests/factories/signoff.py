@@ -13,7 +13,7 @@ from assessments import services
 from assessments.models import Assessment, AssessmentStatus, Response, ResponseStatus, SignOff
 from assessments.signoff import assessment_sign_off
 from evidence.models import EvidenceItem
-from evidence.reviews import review_create
+from reviews.services import review_create
 
 from .accounts import TeamFactory, member_of
 from .assessments import make_assessment, make_framework_version

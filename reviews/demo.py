@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from aigsec.accounts.models import Team, User
 from assessments.models import Response
+from evidence.models import EvidenceItem
 
-from .models import EvidenceItem, Review
-from .reviews import review_create
+from .models import Review
+from .services import review_create
 
 
 def seed(stdout) -> None:

@@ -1,58 +1,60 @@
-"""The review loop: auditors accept, reject or request changes on evidence items and responses.
+"""Reads of the review loop: current decisions in bulk, the auditors' queue, comment threads.
 
-Reviews are immutable history. The current decision of a target is its latest review, void
-("pending" again) once the target changed after it: a response saved after the review, or an
-evidence item with a revision newer than the one reviewed.
-
-The target keeps its latest review (`latest_review`, set by review_create in the transaction
-that records it) and an item its newest revision (`latest_revision`, set by the services that
-add one), so the current decision is a join on the target's own row, never a search of the
-reviews; the rule itself is applied as before, at read time (a save or a revision voids a
-review without writing to it). tests/test_reviews_denormalised.py holds them to the rule.
+The current-decision rule itself is in decisions.py (its Python and SQL forms side by side);
+everything here applies it through those functions, never by writing it again.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     Case,
-    CharField,
     F,
     FilteredRelation,
+    OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
-from aigsec.accounts.models import Role, User
-from aigsec.audit.services import audit_record
-from aigsec.core.access import Perm, role_allows, role_in_team, teams_with_perm
-from aigsec.core.paging import Paged, page_window
-from aigsec.core.teamcache import team_changed
-from assessments.errors import AssessmentLocked
+from aigsec.accounts.models import User
+from aigsec.core.access import Perm, can_in_current_team, scope_for_user, teams_with_perm
+from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Assessment, Response, ResponseStatus
+from evidence.models import EvidenceItem
 
-from .models import EvidenceItem, EvidenceRevision, Review, ReviewDecision
+from .context import queue_context
+from .decisions import (
+    NO_DECISION,
+    PENDING,
+    CurrentDecision,
+    decision_label,
+    item_decision,
+    item_decision_sql,
+    response_decision,
+    response_decision_sql,
+)
+from .models import ResponseComment, Review
 
-PENDING = "pending"
-DECISION_FILTERS = (PENDING, *ReviewDecision.values)
 QUEUE_PAGE_SIZE = 50
 # What a row of the queue shows, loaded for the page only (not the controls' guidance texts).
 _REVIEW_FIELDS = ("decision", "comment", "created_at", "revision_id", "reviewer__full_name")
+_REVIEW_FIELDS = (*_REVIEW_FIELDS, "id")
 _REVIEW_FIELDS = (*_REVIEW_FIELDS, "reviewer__email")
 QUEUE_RESPONSE_FIELDS = (
     "status",
+    "justification",
+    "version",
     "updated_at",
     "assessment__team_id",
+    "assessment__based_on_id",
+    "control__guideline__pillar__ref",
     "assessment__title",
     "assessment__ai_system__name",
     "control__ref",
@@ -64,124 +66,13 @@ QUEUE_ITEM_FIELDS = (
     "team_id",
     "kind",
     "title",
-    "latest_revision_id",
+    "valid_until",
+    "latest_revision__sha256",
     *(f"latest_review__{f}" for f in _REVIEW_FIELDS),
 )
 
 
-class CurrentDecision(NamedTuple):
-    decision: str  # one of ReviewDecision, or "pending"
-    comment: str
-    reviewer: User | None
-
-
-NO_DECISION = CurrentDecision(PENDING, "", None)
-
-
-# --- Services -------------------------------------------------------------------------------
-
-
-def _check_reviewer(reviewer: User, team_id: int) -> None:
-    role = role_in_team(reviewer, team_id)
-    if role is None or not role_allows(role, Perm.REVIEW):
-        label = Role(role).label if role else "not a member"
-        raise PermissionDenied(f"Only auditors review ({label}).")
-
-
-def review_create(
-    *,
-    reviewer: User,
-    decision: str,
-    comment: str,
-    evidence: EvidenceItem | None = None,
-    response: Response | None = None,
-) -> Review:
-    """Record a decision. Raises PermissionDenied (not an auditor of the target's team),
-    ValidationError (bad input) or AssessmentLocked (a response of a final assessment)."""
-    if (evidence is None) == (response is None):
-        raise ValidationError("Review either one evidence item or one response.")
-    team_id = evidence.team_id if evidence is not None else None
-    if response is not None:
-        team_id = Assessment.objects.values_list("team_id", flat=True).get(
-            pk=response.assessment_id
-        )
-    assert team_id is not None
-    _check_reviewer(reviewer, team_id)
-    comment = (comment or "").strip()
-    if decision not in ReviewDecision.values:
-        raise ValidationError({"decision": "Choose accept, reject or request changes."})
-    if decision != ReviewDecision.ACCEPTED and not comment:
-        label = ReviewDecision(decision).label.lower()
-        raise ValidationError({"comment": f"A comment is required when the decision is “{label}”."})
-    with transaction.atomic():
-        revision = None
-        if response is not None:
-            locked = Response.objects.select_for_update().get(pk=response.pk)
-            assessment = Assessment.objects.get(pk=locked.assessment_id)
-            if assessment.is_locked:
-                raise AssessmentLocked(assessment)
-            if locked.status == ResponseStatus.NOT_STARTED:
-                raise ValidationError("This control has not been answered yet.")
-            target = f"response:{locked.pk}"
-        else:
-            assert evidence is not None
-            item = EvidenceItem.objects.select_for_update().get(pk=evidence.pk)
-            if item.is_withdrawn:
-                raise ValidationError("This evidence has been withdrawn.")
-            revision = EvidenceRevision.objects.filter(item=item).order_by("-number").first()
-            target = f"evidenceitem:{item.pk}"
-        review = Review.objects.create(
-            team_id=team_id,
-            evidence=evidence,
-            response=response,
-            revision=revision,
-            decision=decision,
-            comment=comment,
-            reviewer=reviewer,
-        )
-        # The target's denormalised latest review, on the row locked above (so reviews of one
-        # target are recorded one at a time, each the newest). A queryset update: it must not
-        # touch Response.updated_at, or the review would void itself.
-        if response is not None:
-            Response.objects.filter(pk=locked.pk).update(latest_review=review)
-            response.latest_review = review
-        else:
-            EvidenceItem.objects.filter(pk=item.pk).update(latest_review=review)
-            evidence.latest_review = review
-        audit_record(
-            "review.recorded",
-            actor=reviewer,
-            team=team_id,
-            target=target,
-            data={
-                "review": review.pk,
-                "decision": decision,
-                "revision": revision.number if revision else None,
-            },
-        )
-        team_changed(team_id)
-    return review
-
-
 # --- Selectors ------------------------------------------------------------------------------
-
-
-def _response_decision(review: Review | None, updated_at: dt.datetime) -> CurrentDecision:
-    """The rule for a response, given its latest review: void once the response was saved
-    after the review."""
-    if review is None or review.created_at < updated_at:
-        return NO_DECISION
-    return CurrentDecision(review.decision, review.comment, review.reviewer)
-
-
-def _item_decision(review: Review | None, latest_revision_id: int | None) -> CurrentDecision:
-    """The rule for an evidence item, given its latest review and the id of its newest
-    revision: void once a newer revision than the reviewed one exists."""
-    if review is None or (
-        latest_revision_id is not None and latest_revision_id != review.revision_id
-    ):
-        return NO_DECISION
-    return CurrentDecision(review.decision, review.comment, review.reviewer)
 
 
 def current_decisions_for_responses(response_ids: Iterable[int]) -> dict[int, CurrentDecision]:
@@ -198,7 +89,7 @@ def current_decisions_for_responses(response_ids: Iterable[int]) -> dict[int, Cu
         .order_by()
     )
     for r in latest:
-        out[r.response_id] = _response_decision(r, r._updated_at)
+        out[r.response_id] = response_decision(r, r._updated_at)
     return out
 
 
@@ -216,7 +107,7 @@ def current_decisions_for_evidence(item_ids: Iterable[int]) -> dict[int, Current
         .order_by()
     )
     for r in latest:
-        out[r.evidence_id] = _item_decision(r, r._latest_rev)
+        out[r.evidence_id] = item_decision(r, r._latest_rev)
     return out
 
 
@@ -230,37 +121,53 @@ class QueueRow:
     assessment: Assessment | None
     guideline_ref: str
     current: CurrentDecision
+    # The target as loaded for the page, the version a decision on it is made on and the
+    # latest review the page shows (0 for none): the form sends both back (stale pages).
+    response: Response | None = None
+    item: EvidenceItem | None = None
+    version: int = 0
+    seen_review: int = 0
+    context: Any = None  # reviews/context.py RowContext, for response rows
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target_id}"
 
     @property
     def decision(self) -> str:
         return self.current.decision
 
     @property
+    def freshness_label(self) -> str:
+        return (
+            _evidence_selectors().Freshness.LABELS[
+                _evidence_selectors().freshness(self.item.valid_until)
+            ]
+            if self.item
+            else ""
+        )
+
+    @property
+    def freshness_badge(self) -> str:
+        return (
+            _evidence_selectors().Freshness.BADGES[
+                _evidence_selectors().freshness(self.item.valid_until)
+            ]
+            if self.item
+            else ""
+        )
+
+    @property
+    def previous(self) -> Review | None:
+        """The latest decision when a change voided it (the answer was saved again, or a new
+        revision was added): what the auditor said before, shown beside the pending row."""
+        target = self.response or self.item
+        review = target.latest_review if target is not None else None
+        return review if review is not None and self.decision == PENDING else None
+
+    @property
     def decision_label(self) -> str:
-        return "Pending" if self.decision == PENDING else ReviewDecision(self.decision).label
-
-
-def _current_response_decision(review: str) -> Case:
-    """A Response's current decision in SQL (the rule of _response_decision), from `review`,
-    the relation to its latest review: that review's decision, void once the response was
-    saved after it."""
-    return Case(
-        When(**{f"{review}__created_at__gte": F("updated_at")}, then=F(f"{review}__decision")),
-        default=Value(PENDING),
-        output_field=CharField(),
-    )
-
-
-def _current_item_decision(review: str) -> Case:
-    """The same for an EvidenceItem (the rule of _item_decision): void once a newer revision
-    than the reviewed one exists."""
-    return Case(
-        When(**{f"{review}__isnull": True}, then=Value(PENDING)),
-        When(latest_revision__isnull=True, then=F(f"{review}__decision")),
-        When(latest_revision=F(f"{review}__revision_id"), then=F(f"{review}__decision")),
-        default=Value(PENDING),
-        output_field=CharField(),
-    )
+        return decision_label(self.decision)
 
 
 @dataclass
@@ -288,7 +195,9 @@ def review_queue_page(
     not a search of the reviews); the counts, the order and the page are computed in SQL (one
     UNION, ordered and limited there), so only the page's rows reach Python: an auditor's
     queue holds thousands of targets (docs/benchmarks.md). Then the page's responses and
-    items, each with its latest review and reviewer: five queries whatever the size."""
+    items, each with its latest review and reviewer; then the answers' linked evidence and,
+    for answers of a copied assessment, their sources (reviews/context.py): at most seven
+    queries whatever the size."""
     teams = teams_with_perm(user, Perm.REVIEW)
     if not teams:
         return QueuePage([], 1, 1, 0)
@@ -313,9 +222,9 @@ def review_queue_page(
 
     counted = responses, items  # without a decision filter, counting needs no decision
     responses = responses.annotate(_review=review()).annotate(
-        current=_current_response_decision("_review")
+        current=response_decision_sql("_review")
     )
-    items = items.annotate(_review=review()).annotate(current=_current_item_decision("_review"))
+    items = items.annotate(_review=review()).annotate(current=item_decision_sql("_review"))
     if decision:
         responses = responses.filter(current=decision)
         items = items.filter(current=decision)
@@ -354,7 +263,7 @@ def review_queue_page(
     item_ids = [pk for kind, pk, *_ in keys_page if kind == "evidence"]
     by_response = (
         Response.objects.select_related(
-            "assessment__ai_system", "control__guideline", "latest_review__reviewer"
+            "assessment__ai_system", "control__guideline__pillar", "latest_review__reviewer"
         )
         .only(*QUEUE_RESPONSE_FIELDS)
         .order_by()
@@ -363,7 +272,7 @@ def review_queue_page(
         else {}
     )
     by_item = (
-        EvidenceItem.objects.select_related("latest_review__reviewer")
+        EvidenceItem.objects.select_related("latest_review__reviewer", "latest_revision")
         .only(*QUEUE_ITEM_FIELDS)
         .order_by()
         .in_bulk(item_ids)
@@ -383,7 +292,10 @@ def review_queue_page(
                     detail=r.get_status_display(),
                     assessment=r.assessment,
                     guideline_ref=r.control.guideline.ref,
-                    current=_response_decision(r.latest_review, r.updated_at),
+                    current=response_decision(r.latest_review, r.updated_at),
+                    response=r,
+                    version=r.version,
+                    seen_review=r.latest_review_id or 0,
                 )
             )
         else:
@@ -397,9 +309,15 @@ def review_queue_page(
                     detail=i.get_kind_display(),
                     assessment=None,
                     guideline_ref="",
-                    current=_item_decision(i.latest_review, i.latest_revision_id),
+                    current=item_decision(i.latest_review, i.latest_revision_id),
+                    item=i,
+                    version=i.latest_revision_id or 0,
+                    seen_review=i.latest_review_id or 0,
                 )
             )
+    contexts = queue_context(rows)
+    for row in rows:
+        row.context = contexts.get((row.kind, row.target_id))
     return QueuePage(rows, number, pages, total)
 
 
@@ -410,6 +328,94 @@ def review_queue(user: User, **filters: Any) -> list[QueueRow]:
 
 def reviews_for_user(user: Any) -> QuerySet[Review]:
     """Reviews of the user's teams (for lists and the API)."""
-    from aigsec.core.access import scope_for_user
-
     return scope_for_user(user, Review.objects.all(), Perm.VIEW).order_by("-created_at", "-id")
+
+
+# --- Comment threads ----------------------------------------------------------------------
+
+
+def comments_for_responses(response_ids: Iterable[int]) -> dict[int, list[ResponseComment]]:
+    """id -> the thread of each response, oldest first; one query."""
+    ids = list(response_ids)
+    out: dict[int, list[ResponseComment]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    for c in (
+        ResponseComment.objects.filter(response_id__in=ids)
+        .select_related("author")
+        .order_by("created_at", "id")
+    ):
+        out[c.response_id].append(c)
+    return out
+
+
+def comment_count() -> Coalesce:
+    """Annotation for a Response queryset: the number of comments in its thread."""
+    return subquery_count(ResponseComment.objects.filter(response_id=OuterRef("pk")), "response_id")
+
+
+def may_comment(request: Any, team_id: int, assessment: Assessment) -> bool:
+    """For templates: whether to offer the comment form. comment_add still checks."""
+    return can_in_current_team(request, team_id, Perm.COMMENT) and not assessment.is_locked
+
+
+@dataclass
+class ThreadEntry:
+    """One line of a control's thread: a comment, or a decision with its comment."""
+
+    kind: str  # "comment" | "review"
+    created_at: Any
+    who: str
+    body: str
+    decision: str  # "" for comments
+
+    @property
+    def decision_label(self) -> str:
+        return decision_label(self.decision) if self.decision else ""
+
+
+def threads_for_responses(response_ids: Iterable[int]) -> dict[int, list[ThreadEntry]]:
+    """id -> every decision and comment on each response, oldest first, in one query (a
+    UNION of the two tables): a decision stays in the thread after the answer it judged
+    changed, so an answer to a rejection never hides the rejection."""
+    ids = list(response_ids)
+    out: dict[int, list[ThreadEntry]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    keys = ("k", "id", "response_id", "created_at", "who_name", "who_email", "text", "d")
+    comments = (
+        ResponseComment.objects.filter(response_id__in=ids)
+        .annotate(
+            k=Value("comment"),
+            who_name=F("author__full_name"),
+            who_email=F("author__email"),
+            text=F("body"),
+            d=Value(""),
+        )
+        .values_list(*keys)
+        .order_by()
+    )
+    decisions = (
+        Review.objects.filter(response_id__in=ids)
+        .annotate(
+            k=Value("review"),
+            who_name=F("reviewer__full_name"),
+            who_email=F("reviewer__email"),
+            text=F("comment"),
+            d=F("decision"),
+        )
+        .values_list(*keys)
+        .order_by()
+    )
+    for kind, _pk, rid, at, name, email, text, decision in comments.union(
+        decisions, all=True
+    ).order_by("created_at", "k", "id"):
+        out[rid].append(ThreadEntry(kind, at, name or email or "", text, decision))
+    return out
+
+
+def _evidence_selectors():
+    """evidence.selectors, imported when first used: it imports this app's selectors."""
+    from evidence import selectors
+
+    return selectors

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assessments', '0002_response_latest_review'),
+        ('assessments', '0003_response_latest_review_reviews_app'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

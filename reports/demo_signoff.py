@@ -1,14 +1,15 @@
-"""Demo content for `seed_demo`: a signed-off (final) assessment of the demo's second AI system,
-made final the only way there is: answered by a risk owner who submits it for review, every
-answer accepted by the auditor, signed off by the manager (a second person: four eyes)."""
+"""Demo content for `seed_demo`, seeded before the demo report: a signed-off (final)
+assessment of the demo's second AI system, made final the only way there is: answered by a
+risk owner who submits it for review, every answer accepted by the auditor, signed off by the
+manager (a second person: four eyes)."""
 
 from __future__ import annotations
 
 from aigsec.accounts.models import Team, User
-
-from . import services
-from .models import AISystem, Assessment, Framework, Response
-from .signoff import assessment_sign_off
+from assessments import services
+from assessments.models import AISystem, Assessment, Framework, Response
+from assessments.signoff import assessment_sign_off
+from reviews.services import review_create
 
 TITLE = "Invoice classifier — 2026 review"
 STATEMENT = (
@@ -23,8 +24,6 @@ def seed(stdout) -> None:
     framework = Framework.objects.filter(slug="ncsc-cisa-secure-ai-2023").first()
     if system is None or framework is None or Assessment.objects.filter(title=TITLE).exists():
         return
-    from evidence.reviews import review_create  # the review loop builds on assessments
-
     owner = User.objects.get(email="risk2@demo.test")
     auditor = User.objects.get(email="auditor@demo.test")
     manager = User.objects.get(email="manager@demo.test")
