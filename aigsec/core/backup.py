@@ -61,7 +61,7 @@ SKIPPED_MODELS = {
     "accounts.usersession": "the list of open sessions, which are not restored",
 }
 SECRETS_NOTE = (
-    "No secrets from the environment are included: SECRET_KEY, AUDIT_CHECKPOINT_KEY and the "
+    "No secrets from the environment are included: SECRET_KEY, the audit log signing key and the "
     "report signing key are kept apart (docs/operations.md, key custody)."
 )
 
@@ -329,7 +329,12 @@ def _snapshot(out: Path, chunk_size: int) -> dict[str, Any]:
             "head_seq": head.seq,
             "head_hash": head.hash,
             "checkpoint": (
-                {"seq": checkpoint.seq, "hash": checkpoint.hash, "mac": checkpoint.mac}
+                {
+                    "seq": checkpoint.seq,
+                    "hash": checkpoint.hash,
+                    "root": checkpoint.root,
+                    "note": checkpoint.note,
+                }
                 if checkpoint
                 else None
             ),
