@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("assessments.api_urls")),
     path("api/v1/", include("evidence.api_urls")),
     path("api/v1/", include("reports.api_urls")),
+    path("api/v1/", include("aigsec.audit.api_urls")),
     path("", include("assessments.urls")),
     path("", include("evidence.urls")),
     path("", include("evidence.urls_reviews")),
