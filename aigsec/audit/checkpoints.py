@@ -11,6 +11,7 @@ database lost, so deleting checkpoint rows before cutting or rewriting the log i
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -131,9 +132,25 @@ def _start_timer(delay: float) -> None:
     with _timer_lock:
         if _timer is not None and _timer.is_alive():
             return
+        if _timer is None:
+            # A short-lived process (seed_demo, a management command) must not exit with its
+            # last burst unsigned: the pending checkpoint is taken at exit instead.
+            atexit.register(_take_if_pending)
         _timer = threading.Timer(delay, _take_in_thread)
         _timer.daemon = True
         _timer.start()
+
+
+def _take_if_pending() -> None:
+    with _timer_lock:
+        pending = _timer is not None and _timer.is_alive()
+        if pending:
+            _timer.cancel()
+    if pending:
+        try:
+            audit_checkpoint_take()
+        except Exception:
+            logger.exception("audit checkpoint: could not be taken at exit")
 
 
 def _take_in_thread() -> None:
