@@ -15,6 +15,7 @@ from . import tree
 from .chain import EXPORT_FIELDS, export_line, format_at
 from .checkpoints import audit_checkpoint_take
 from .models import AuditCheckpoint, AuditEvent
+from .selectors import audit_events_for_team
 from .services import audit_export_start
 
 BUNDLE_MAX_EVENTS = 10_000
@@ -80,8 +81,6 @@ def team_bundle(*, actor: Any, team_id: int, form: Any, filters: dict[str, str])
     """The team's events matching the audit page's filters, each with its inclusion proof to
     one checkpoint. Recorded as an `audit.exported` event (format "bundle"), like the page's
     exports; the bundle stops at the head before that event."""
-    from .selectors import audit_events_for_team
-
     events = audit_events_for_team(team_id, form.filters())
     if events.count() > BUNDLE_MAX_EVENTS:
         raise TooMany(

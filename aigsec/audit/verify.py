@@ -38,6 +38,7 @@ from .chain import (
     verify_events,
     verify_segment,
 )
+from .checkpoints import witness_notes
 from .keys import log_origin, verifier
 from .models import AuditCheckpoint, AuditEvent
 from .note import MAX_NOTE_BYTES, NoteError, open_checkpoint
@@ -298,8 +299,6 @@ def audit_log_verify(
       AUDIT_CHECKPOINT_MAX_LAG seconds;
     - the consistency proof between the two newest checkpoints, built from the stored tree
       nodes (what the API serves), verifies."""
-    from .checkpoints import witness_notes  # checkpoints imports tree, which imports models
-
     chain, newest = audit_verify_db(workers)
     result = LogVerifyResult(chain, newest)
     problems = result.problems
