@@ -297,3 +297,17 @@ def test_the_chain_only_verifier_still_reads_an_export(witnessed_log, tmp_path):
     assert _verify("--file", str(out))[0]
     lines = out.read_text().splitlines()
     assert json.loads(lines[0])["seq"] == 1 and len(lines) == 60
+
+
+def test_the_roots_recomputed_in_segments_match_one_pass():
+    from aigsec.audit import roots
+
+    _seed(150)
+    leaves = _leaves()
+    sizes = [1, 7, 16, 17, 32, 33, 64, 100, 128, 149, 150]
+    expected = {s: merkle.root_of(leaves[:s]) for s in sizes}
+    # Small blocks and several runs: the same combination as the forked workers' (run here in
+    # this process, which has other threads and a transaction, so it does not fork).
+    for block, workers in [(16, 1), (16, 3), (4, 4), (64, 2), (1 << 16, 4)]:
+        assert roots.roots_at(150, sizes, workers=workers, block=block) == expected
+    assert roots.roots_at(150, [151, 0]) == {}

@@ -64,6 +64,15 @@ class RootBuilder:
             self._stack[-1] = node_hash(self._stack[-1], right)
             n >>= 1
 
+    def stack(self) -> list[bytes]:
+        """The complete subtrees so far, largest first (a copy)."""
+        return list(self._stack)
+
+    def copy(self) -> RootBuilder:
+        other = RootBuilder()
+        other.size, other._stack = self.size, list(self._stack)
+        return other
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
