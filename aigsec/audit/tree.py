@@ -190,21 +190,22 @@ def _combine(hashes: list[bytes]) -> bytes:
 def tree_extend(size: int) -> Extended:
     """Store the nodes of the first `size` leaves (rounded down to whole blocks of 16).
 
-    The caller must know that events 1..size are committed. Runs under the state row's lock;
-    work is proportional to the new leaves (plus at most 15 older nodes per level)."""
-    with transaction.atomic():
-        AuditTreeState.objects.get_or_create(pk=1)
-        state = AuditTreeState.objects.select_for_update().get(pk=1)
-        before = state.size
-        target = size - size % BLOCK
-        done = before
-        while done < target:
+    The caller must know that events 1..size are committed. Each chunk of leaves is added
+    under the state row's lock in a transaction of its own, so a long first build (a large log
+    after the upgrade that introduced the tree) keeps its progress if it is interrupted; work is
+    proportional to the new leaves (plus at most 15 older nodes per level)."""
+    target = size - size % BLOCK
+    AuditTreeState.objects.get_or_create(pk=1)
+    before = None
+    while True:
+        with transaction.atomic():
+            done = AuditTreeState.objects.select_for_update().get(pk=1).size
+            before = done if before is None else before
+            if done >= target:
+                return Extended(before, done)
             upto = min(target, done + _CHUNK)
             _extend_chunk(done, upto)
-            done = upto
-        if done != before:
-            AuditTreeState.objects.filter(pk=1).update(size=done)
-        return Extended(before, done)
+            AuditTreeState.objects.filter(pk=1).update(size=upto)
 
 
 def _extend_chunk(lo: int, hi: int) -> None:
