@@ -19,7 +19,7 @@ import psycopg
 
 DB = os.environ.get("BENCH_TLOG_DB", "aigsec_tlog")
 N = int(os.environ.get("BENCH_TLOG_EVENTS", "5000000"))
-TEAMS = max(1, N // 10_000)  # one team then holds ~10,000 events: the bundle's budget
+TEAMS = int(os.environ.get("BENCH_TLOG_TEAMS", max(1, N // 10_000)))  # ~10,000 events each
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -102,6 +102,10 @@ def main() -> None:
     _load()
     print(f"loaded {N} events in {time.perf_counter() - t0:.0f} s", flush=True)
     from aigsec.audit import logproofs, tree
+
+    if os.environ.get("BENCH_TLOG_TILE"):  # compare layouts of the stored tree
+        tree.TILE = int(os.environ["BENCH_TLOG_TILE"])
+        tree.BLOCK = 1 << tree.TILE
     from aigsec.audit.checkpoints import audit_checkpoint_take
     from aigsec.audit.selectors import AuditFilters
     from aigsec.audit.services import audit_record

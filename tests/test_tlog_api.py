@@ -264,9 +264,8 @@ def test_the_bundle_query_count_does_not_grow_with_the_events(personas):
     small, large = queries_for(20), queries_for(60)
     # Session and membership, the filter's actions, the count, the export event (head lock,
     # insert, head update), the bound, the covering checkpoint (taken: the export event is new),
-    # the rows, then one query per stored level the proofs touch (here level 4, as soon as the
-    # log has 16 events; one more per 4 levels, i.e. per 16x growth) and one for the events of
-    # the proofs' lowest levels: the same at 20 and 80 events.
+    # the rows, the stored nodes of every level (one query per 5,000 nodes) and the events of
+    # the proofs' lowest levels (one query per 5,000 events): the same at 20 and 80 events.
     assert small == large, (small, large)
 
 

@@ -74,9 +74,9 @@ class AuditCheckpoint(models.Model):
 
 
 class AuditTreeNode(models.Model):
-    """A complete subtree hash of the Merkle tree, kept at every fourth level (4, 8, 12, ...):
+    """A complete subtree hash of the Merkle tree, kept at every second level (2, 4, 6, ...):
     node (level, index) covers leaves [index * 2**level, (index + 1) * 2**level). Any hash of the
-    tree is then at most 8 stored nodes (or 16 events' lines) away, so proofs and checkpoints
+    tree is then at most 2 stored nodes (or 4 events' lines) away, so proofs and checkpoints
     read a few dozen rows whatever the size of the log (aigsec/audit/tree.py)."""
 
     level = models.PositiveSmallIntegerField()
@@ -94,7 +94,7 @@ class AuditTreeNode(models.Model):
 
 
 class AuditTreeState(models.Model):
-    """A single row (pk=1): how many leaves the stored nodes cover (a multiple of 16). Locked
+    """A single row (pk=1): how many leaves the stored nodes cover (a multiple of 4). Locked
     while nodes are added and while a checkpoint is taken, so both happen one at a time."""
 
     size = models.BigIntegerField(default=0)

@@ -1,12 +1,15 @@
 """The audit log's Merkle tree in the database: stored nodes, their catch-up, roots and proofs.
 
 Leaf `i` is the event `seq = i + 1` hashed over its export line (merkle.py). Complete subtree
-hashes are kept at every fourth level (`AuditTreeNode`): a hash at level 4k + r is 2**r stored
-nodes, a hash below level 4 is at most 16 events. A root, an inclusion proof or a consistency
-proof therefore reads a few dozen rows in three queries, whatever the size of the log.
+hashes are kept at every second level (`AuditTreeNode`, about one row per three events): a hash
+at an odd level is two stored nodes, a hash below level 2 at most 4 events. A root, an
+inclusion proof or a consistency proof therefore reads a few dozen rows in three queries,
+whatever the size of the log. (Every fourth level stores 5x fewer rows but a bundle of
+thousands of scattered events then reads 16 events and up to 15 nodes per proof level: 3-4x
+slower; every level doubles the work of a checkpoint. Measured with bench/tlog.py.)
 
 Nodes are added lazily, under the lock of the `AuditTreeState` row, up to the last complete
-block of 16 leaves of a size whose events are committed (tree_extend). Appends never wait for
+block of 4 leaves of a size whose events are committed (tree_extend). Appends never wait for
 it: the chain head's lock orders the events, and events are never changed afterwards, so the
 nodes of the first N leaves are the same whoever computes them and whenever.
 
@@ -22,14 +25,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import transaction
+from django.db.models import Q
 
 from . import merkle
 from .chain import EXPORT_FIELDS, export_line, format_at
 from .models import AuditEvent, AuditTreeNode, AuditTreeState
 
-TILE = 4  # stored levels are the multiples of TILE above the leaves
+TILE = 2  # stored levels are the multiples of TILE above the leaves
 BLOCK = 1 << TILE  # leaves under one node of the lowest stored level
-_CHUNK = 4096 * BLOCK  # leaves read per query while catching up
+_CHUNK = 1 << 16  # leaves per transaction while catching up (a multiple of BLOCK)
 _IN_CHUNK = 5000  # ids per IN (...) list
 _PLACEHOLDER = b"\x00" * 32
 
@@ -95,16 +99,19 @@ def _leaves(indices: set[int]) -> dict[int, bytes]:
 
 
 def _nodes(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    by_level: dict[int, list[int]] = {}
-    for level, index in keys:
-        by_level.setdefault(level, []).append(index)
+    """Stored nodes by (level, index): one query per 5,000 keys, whatever the levels."""
+    ordered = sorted(keys)
     out: dict[tuple[int, int], bytes] = {}
-    for level, indices in by_level.items():
-        indices.sort()
-        for i in range(0, len(indices), _IN_CHUNK):
-            rows = AuditTreeNode.objects.filter(level=level, index__in=indices[i : i + _IN_CHUNK])
-            for index, digest in rows.values_list("index", "hash"):
-                out[(level, index)] = bytes(digest)
+    for i in range(0, len(ordered), _IN_CHUNK):
+        by_level: dict[int, list[int]] = {}
+        for level, index in ordered[i : i + _IN_CHUNK]:
+            by_level.setdefault(level, []).append(index)
+        where = Q()
+        for level, indices in by_level.items():
+            where |= Q(level=level, index__in=indices)
+        rows = AuditTreeNode.objects.filter(where).values_list("level", "index", "hash")
+        for level, index, digest in rows:
+            out[(level, index)] = bytes(digest)
     if len(out) != len(keys):
         level, index = min(keys - set(out))
         raise TreeIncomplete(f"stored tree node {level}/{index} is missing")
@@ -188,12 +195,12 @@ def _combine(hashes: list[bytes]) -> bytes:
 
 
 def tree_extend(size: int) -> Extended:
-    """Store the nodes of the first `size` leaves (rounded down to whole blocks of 16).
+    """Store the nodes of the first `size` leaves (rounded down to whole blocks of BLOCK).
 
     The caller must know that events 1..size are committed. Each chunk of leaves is added
     under the state row's lock in a transaction of its own, so a long first build (a large log
     after the upgrade that introduced the tree) keeps its progress if it is interrupted; work is
-    proportional to the new leaves (plus at most 15 older nodes per level)."""
+    proportional to the new leaves (plus at most BLOCK - 1 older nodes per level)."""
     target = size - size % BLOCK
     AuditTreeState.objects.get_or_create(pk=1)
     before = None
