@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -77,8 +78,9 @@ def audit_record(
             hash=digest,
         )
         AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
-        # A signed checkpoint shortly after the burst this event belongs to (checkpoints.py).
-        transaction.on_commit(checkpoint_soon)
+        if settings.AUDIT_CHECKPOINT_DEBOUNCE > 0:
+            # A signed checkpoint shortly after the burst this event belongs to (checkpoints.py).
+            transaction.on_commit(checkpoint_soon)
     if team_id is not None:
         team_changed(team_id)  # figures cached under the team's data version are now stale
     return event
