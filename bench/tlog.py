@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _setup() -> None:
+    # A fresh data dir: the witness of an earlier run (another database) would rightly fail
+    # the verification of this one.
+    shutil.rmtree(ROOT / "var" / "bench-tlog", ignore_errors=True)
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{DB}"')
