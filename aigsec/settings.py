@@ -385,6 +385,8 @@ RATE_LIMITS = {
     "upload:ip": env.str("RATE_LIMIT_UPLOAD_IP", default="300/h"),
     "password_reset:ip": env.str("RATE_LIMIT_PASSWORD_RESET_IP", default="20/h"),
     "password_reset:email": env.str("RATE_LIMIT_PASSWORD_RESET_EMAIL", default="5/h"),
+    # The audit log's public endpoints (checkpoint, consistency proofs, verifier key).
+    "audit_public:ip": env.str("RATE_LIMIT_AUDIT_PUBLIC_IP", default="120/m"),
 }
 for _name, _rate in RATE_LIMITS.items():
     if not re.fullmatch(r"0|[1-9]\d*/([1-9]\d*)?[smhd]", _rate.strip()):
@@ -408,7 +410,21 @@ REPORT_SOFT_TIME_LIMIT = env.int("REPORT_SOFT_TIME_LIMIT", default=90)
 REPORT_TIME_LIMIT = env.int("REPORT_TIME_LIMIT", default=120)
 
 # --- Audit trail --------------------------------------------------------------------------
-AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+# The transparency log (docs/audit-trail.md): the origin line of its checkpoints (default: the
+# first host of ALLOWED_HOSTS + "/audit"), the Ed25519 signer key of checkpoints (a signed-note
+# "PRIVATE+KEY+..." string; unset = generated on first use into the data dir), the witness
+# directory (one append-only file of checkpoints per day; best on another disk or host), an
+# optional S3-compatible witness bucket, how long after a write burst a checkpoint is taken,
+# and how old the newest checkpoint may be behind the newest event before verify_audit_log
+# fails.
+AUDIT_LOG_ORIGIN = env.str("AUDIT_LOG_ORIGIN", default="")
+AUDIT_LOG_SIGNING_KEY = env.str("AUDIT_LOG_SIGNING_KEY", default="")
+AUDIT_WITNESS_DIR = env.str("AUDIT_WITNESS_DIR", default="")  # "" = <AIGSEC_DATA_DIR>/witness
+AUDIT_WITNESS_S3_BUCKET = env.str("AUDIT_WITNESS_S3_BUCKET", default="")
+AUDIT_WITNESS_S3_PREFIX = env.str("AUDIT_WITNESS_S3_PREFIX", default="aigsec-witness/")
+AUDIT_WITNESS_S3_ENDPOINT_URL = env.str("AUDIT_WITNESS_S3_ENDPOINT_URL", default="")
+AUDIT_CHECKPOINT_DEBOUNCE = env.float("AUDIT_CHECKPOINT_DEBOUNCE", default=3.0)
+AUDIT_CHECKPOINT_MAX_LAG = env.int("AUDIT_CHECKPOINT_MAX_LAG", default=3900)
 
 # --- Logging ------------------------------------------------------------------------------
 LOGGING = {

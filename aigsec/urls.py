@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("evidence.api_urls")),
     path("api/v1/", include("reviews.api_urls")),
     path("api/v1/", include("reports.api_urls")),
+    path("api/v1/", include("aigsec.audit.api_urls")),
     path("", include("assessments.urls")),
     path("", include("evidence.urls")),
     path("", include("reviews.urls")),

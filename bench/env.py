@@ -29,6 +29,7 @@ RATE_LIMITS = (
     "RATE_LIMIT_UPLOAD_IP",
     "RATE_LIMIT_PASSWORD_RESET_IP",
     "RATE_LIMIT_PASSWORD_RESET_EMAIL",
+    "RATE_LIMIT_AUDIT_PUBLIC_IP",
 )
 
 
@@ -47,7 +48,7 @@ def bench_env(db: str, *, upload_mb: int = 200, data_dir: Path | None = None) ->
         AIGSEC_DATA_DIR=str(data),
         MEDIA_ROOT=str(data / "media"),
         STATIC_ROOT=str(VAR / "static"),
-        AUDIT_CHECKPOINT_KEY="bench-checkpoint-key",
+        # The audit log's Ed25519 key is generated into the data dir on first use.
         AIGSEC_MAX_UPLOAD_BYTES=str((upload_mb + 16) * 1024 * 1024),
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",

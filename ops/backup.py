@@ -62,7 +62,7 @@ SKIPPED_MODELS = {
     "core.idempotencykey": "answers kept 24 h for API retries; a retry after a restore is new",
 }
 SECRETS_NOTE = (
-    "No secrets from the environment are included: SECRET_KEY, AUDIT_CHECKPOINT_KEY and the "
+    "No secrets from the environment are included: SECRET_KEY, the audit log signing key and the "
     "report signing key are kept apart (docs/operations.md, key custody)."
 )
 
@@ -330,7 +330,12 @@ def _snapshot(out: Path, chunk_size: int) -> dict[str, Any]:
             "head_seq": head.seq,
             "head_hash": head.hash,
             "checkpoint": (
-                {"seq": checkpoint.seq, "hash": checkpoint.hash, "mac": checkpoint.mac}
+                {
+                    "seq": checkpoint.seq,
+                    "hash": checkpoint.hash,
+                    "root": checkpoint.root,
+                    "note": checkpoint.note,
+                }
                 if checkpoint
                 else None
             ),

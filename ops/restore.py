@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.core import serializers
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -27,8 +26,10 @@ from django.core.management.color import no_style
 from django.core.serializers.base import DeserializationError
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
-from aigsec.audit.chain import GENESIS_HASH, VerifyResult, checkpoint_mac
+from aigsec.audit.chain import GENESIS_HASH, VerifyResult
+from aigsec.audit.keys import existing_signer, key_path
 from aigsec.audit.models import AuditChainHead
+from aigsec.audit.note import NoteError, open_checkpoint
 from aigsec.audit.selectors import audit_verify_db
 from aigsec.audit.services import audit_record
 from aigsec.core import teamcache
@@ -130,7 +131,7 @@ def _check_shape(m: dict[str, Any]) -> None:
     if cp is not None and not (
         _is_int(cp.get("seq"))
         and isinstance(cp.get("hash"), str)
-        and isinstance(cp.get("mac"), str)
+        and isinstance(cp.get("note"), str)
     ):
         raise RestoreRefused(f"{MANIFEST} is damaged: audit checkpoint malformed.")
 
@@ -192,31 +193,27 @@ def _check_migrations(manifest: dict[str, Any]) -> None:
         )
 
 
-def _current_checkpoint_key() -> bytes | None:
-    # Unlike audit.services.checkpoint_key, never creates a key: a fresh one cannot be right.
-    if settings.AUDIT_CHECKPOINT_KEY:
-        return settings.AUDIT_CHECKPOINT_KEY.encode()
-    path = Path(settings.AIGSEC_DATA_DIR) / "audit-checkpoint.key"
-    return path.read_text().strip().encode() if path.is_file() else None
-
-
 def _check_checkpoint_key(manifest: dict[str, Any]) -> None:
+    """The backup's newest checkpoint must verify with this instance's audit log key, which is
+    never created here (a fresh key cannot be right)."""
     cp = manifest["audit"].get("checkpoint")
     if not cp:
         return
-    key = _current_checkpoint_key()
-    where = f"AUDIT_CHECKPOINT_KEY or {Path(settings.AIGSEC_DATA_DIR) / 'audit-checkpoint.key'}"
-    if key is None:
+    signer = existing_signer()
+    where = f"AUDIT_LOG_SIGNING_KEY or {key_path()}"
+    if signer is None:
         raise RestoreRefused(
-            f"This instance has no audit checkpoint key ({where}). Put back the key from "
-            "escrow first: without it the restored checkpoints cannot be verified."
+            f"This instance has no audit log signing key ({where}). Put back the key from "
+            "escrow first: without it no new checkpoint would continue the restored log."
         )
-    if not hmac.compare_digest(checkpoint_mac(key, cp["seq"], cp["hash"]), cp["mac"]):
+    try:
+        open_checkpoint(cp["note"], signer.verifier)
+    except NoteError:
         raise RestoreRefused(
-            f"The audit checkpoint key of this instance ({where}) is not the one that signed "
+            f"The audit log signing key of this instance ({where}) is not the one that signed "
             "the backup's checkpoints. Put back the key from escrow (or pass "
             "--ignore-checkpoint-key, and the restored trail will fail verification)."
-        )
+        ) from None
 
 
 def _models(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], type[models.Model]]]:

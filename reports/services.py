@@ -18,6 +18,7 @@ from django.utils import timezone
 from pyhanko.sign.timestamps import TimestampRequestError
 
 from aigsec.accounts.models import User
+from aigsec.audit.logproofs import checkpoint_covering
 from aigsec.audit.services import audit_record
 from assessments.models import Assessment
 
@@ -108,6 +109,9 @@ def render_report_pdf(report: Report) -> tuple[bytes, dict[str, Any]]:
         signer_fingerprint=identity.fingerprint,
         signer_subject=identity.subject,
         self_managed=identity.self_managed,
+        # The signed audit log checkpoint that holds the head above: the report pins the history
+        # it came from (appendix text; size and root in the PDF's keywords).
+        audit_checkpoint=checkpoint_covering(max(context["audit_head"].get("seq") or 0, 1)),
     )
     pdf = html_to_pdf(render_to_string("reports/report.html", context))
     return sign_pdf(pdf, identity=identity, report=report, team_name=context["team"].name), context

@@ -252,6 +252,8 @@ HTML: dict[str, Rule] = {
     "audit_export": Rule({"GET": AU}, {"fmt": "csv"}),
     "audit_verify": Rule(same_for(AU, *FORM)),
     "audit_event": Rule({"GET": AU}, {"seq": Ref("audit_seq")}),
+    # The transparency log's verifier key: public, like the checkpoint it checks.
+    "audit_log_vkey": Rule({"GET": PUBLIC}),
 }
 
 # --- The REST API, by schema path; methods as in the OpenAPI schema ----------------------------
@@ -308,6 +310,15 @@ API: dict[str, Rule] = {
         {"id": Ref("response")},
         body={"version": 1, "status": "full", "justification": "Done."},
     ),
+    # The transparency log: checkpoints and consistency proofs reveal sizes and roots only;
+    # an event's proof and the team's bundle hold event lines (the event's team's auditors).
+    "/audit/checkpoint/": Rule({"GET": PUBLIC}),
+    "/audit/consistency/": Rule(
+        {"GET": PUBLIC},
+        query={"first": Ref("checkpoint_size"), "second": Ref("checkpoint_size")},
+    ),
+    "/audit/events/{seq}/proof/": Rule({"GET": AU}, {"seq": Ref("audit_seq")}),
+    "/audit/bundle/": Rule({"GET": AU}),
     "/reviews/": Rule(
         {"GET": SIGNED_IN, "POST": R},
         body={"evidence": Ref("evidence"), "decision": "accepted"},

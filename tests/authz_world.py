@@ -26,6 +26,7 @@ from rest_framework.test import APIClient
 
 from aigsec.accounts.models import Role, Team, User
 from aigsec.accounts.services import api_token_create
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import AuditEvent
 from assessments import services as a_services
 from evidence import services as e_services
@@ -186,6 +187,10 @@ def build_world(personas: Personas) -> World:
         ),
         "B": _team_objects(personas.other_team, actor=personas.stranger, owner=None, tag="b"),
     }
+    # A published checkpoint of the audit log (after both teams' events), for its proofs.
+    checkpoint = audit_checkpoint_take()
+    for objects in teams.values():
+        objects["checkpoint_size"] = checkpoint.seq
     own_tokens, secrets = {}, {}
     for name in PERSONAS[:-1]:
         token, secret = api_token_create(user=getattr(personas, name), name="matrix")

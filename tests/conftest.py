@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from aigsec.accounts.models import Role, Team, User
+from aigsec.audit.note import Signer
 
 from .factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -53,6 +54,10 @@ def _signing_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("signing")
 
 
+# A fixed Ed25519 key for the audit log's checkpoints (the one given to subprocesses too).
+TEST_AUDIT_SKEY = Signer("test.aigsec/audit", bytes(range(32))).skey
+
+
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path, _signing_dir):
     from assessments.scoring import framework_structure
@@ -61,7 +66,10 @@ def _isolated(settings, tmp_path, _signing_dir):
     settings.REPORT_SIGNING_DIR = _signing_dir
     settings.AIGSEC_DATA_DIR = tmp_path / "data"
     settings.MEDIA_ROOT = tmp_path / "data" / "media"
-    settings.AUDIT_CHECKPOINT_KEY = "test-checkpoint-key"
+    # One audit log key for the test process and the commands it starts; the witness is per
+    # test under the data dir; checkpoints are taken when a test asks (none after its writes).
+    settings.AUDIT_CHECKPOINT_DEBOUNCE = 0
+    settings.AUDIT_LOG_SIGNING_KEY = TEST_AUDIT_SKEY
     settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
 
 

@@ -337,7 +337,8 @@ def test_verify_page_shows_the_latest_checkpoint_and_a_forged_one(personas):
     cp = audit_checkpoint_take()
     page = c.get(reverse("audit_verify")).content.decode()
     assert f"Seq {cp.seq}" in page and cp.hash in page and "Signature valid" in page
-    AuditCheckpoint.objects.filter(pk=cp.pk).update(mac="0" * 64)
+    forged = cp.note.replace(f"\n{cp.seq}\n", f"\n{cp.seq + 1}\n")  # the signature no longer fits
+    AuditCheckpoint.objects.filter(pk=cp.pk).update(note=forged)
     page = c.post(reverse("audit_verify")).content.decode()
     assert "Invalid signature" in page
     assert f"FAIL</span> at seq {cp.seq}" in page

@@ -17,17 +17,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from aigsec.audit import selectors
+from aigsec.audit import verify as selectors  # the chain verifier's home (issue 15)
 from aigsec.audit.chain import GENESIS_HASH, event_hash, format_at, verify_events, verify_segment
 from aigsec.audit.models import AuditEvent
-from aigsec.audit.selectors import (
+from aigsec.audit.services import audit_checkpoint_take, audit_record
+from aigsec.audit.verify import (
     _all_events_for_verify,
     _verify_by_segments,
     audit_verify_db,
     can_fork_for_verify,
     latest_valid_checkpoint,
 )
-from aigsec.audit.services import audit_checkpoint_take, audit_record
 
 N = 300  # three segments of 100: 1-100, 101-200, 201-300
 WORKERS = 3
@@ -182,7 +182,7 @@ _IN_A_FRESH_PROCESS = """
 import json, sys, django
 django.setup()
 from django.core.management import call_command
-from aigsec.audit import selectors
+from aigsec.audit import verify as selectors  # the chain verifier's home (issue 15)
 selectors.MIN_SEGMENT = int(sys.argv[1])
 if sys.argv[2] == "command":
     call_command("verify_audit_log", "--workers", "3", "-v", "2")
@@ -196,7 +196,7 @@ def _fresh_process(what: str) -> str:
     from tests.test_backup import _env
 
     name = connection.settings_dict["NAME"]
-    env = _env(name, Path(settings.AIGSEC_DATA_DIR), key=settings.AUDIT_CHECKPOINT_KEY)
+    env = _env(name, Path(settings.AIGSEC_DATA_DIR), key=settings.AUDIT_LOG_SIGNING_KEY)
     done = subprocess.run(
         [sys.executable, "-c", _IN_A_FRESH_PROCESS, str(MIN_SEGMENT), what],
         cwd=Path(__file__).resolve().parent.parent,

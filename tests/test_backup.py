@@ -31,6 +31,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
 from aigsec.audit.models import AuditEvent
+from aigsec.audit.note import Signer
 from aigsec.audit.services import audit_checkpoint_take
 from assessments.models import Response, ResponseStatus
 from assessments.services import response_save
@@ -39,10 +40,12 @@ from evidence.services import evidence_add_revision, evidence_create
 from ops.backup import backup_create
 from reviews.services import comment_add, review_create
 
+from .conftest import TEST_AUDIT_SKEY
 from .factories import make_assessment, make_framework_version
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY = "test-checkpoint-key"  # the key conftest gives the test process
+KEY = TEST_AUDIT_SKEY  # the audit log key conftest gives the test process
+OTHER_SKEY = Signer("test.aigsec/audit", b"\x07" * 32).skey  # a valid key, but another one
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
@@ -81,7 +84,8 @@ def _env(name: str, data_dir: Path, key: str | None = KEY) -> dict[str, str]:
             "DATABASE_URL": _url(name),
             "AIGSEC_DATA_DIR": str(data_dir),
             "MEDIA_ROOT": str(data_dir / "media"),
-            "AUDIT_CHECKPOINT_KEY": key or "",
+            "AUDIT_LOG_SIGNING_KEY": key or "",
+            "AUDIT_CHECKPOINT_DEBOUNCE": "0",  # checkpoints only where a test takes them
             "CELERY_BROKER_URL": "",
             "REDIS_URL": "",
         }
@@ -420,8 +424,8 @@ def test_tampered_backups_and_a_wrong_key_are_refused_and_change_nothing(
             ["reviews.review", "the manifest says"],
         ),
         (out, ["--manifest-sha256", "ab" * 32], env, ["SHA-256", result.manifest_sha256]),
-        (out, [], {**env, "AUDIT_CHECKPOINT_KEY": "another-key"}, ["not the one that signed"]),
-        (out, [], {**env, "AUDIT_CHECKPOINT_KEY": ""}, ["no audit checkpoint key"]),
+        (out, [], {**env, "AUDIT_LOG_SIGNING_KEY": OTHER_SKEY}, ["not the one that signed"]),
+        (out, [], {**env, "AUDIT_LOG_SIGNING_KEY": ""}, ["no audit log signing key"]),
     ]
     for backup_dir, args, case_env, words in cases:
         done = manage(case_env, "restore", str(backup_dir), *args)
@@ -433,7 +437,7 @@ def test_tampered_backups_and_a_wrong_key_are_refused_and_change_nothing(
         assert counts.pop("audit_chain_head") == 1
         assert set(counts.values()) == {0}, counts
         assert tree_hashes(data / "media") == {}
-        assert not (data / "audit-checkpoint.key").exists()
+        assert not (data / "audit-log-signing.key").exists()
 
     # The same untouched instance then takes the genuine backup.
     done = manage(env, "restore", str(out), "--manifest-sha256", result.manifest_sha256)

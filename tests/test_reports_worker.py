@@ -44,7 +44,8 @@ class Worker:
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "AIGSEC_DATA_DIR": str(settings.AIGSEC_DATA_DIR),
             "REPORT_SIGNING_DIR": str(settings.REPORT_SIGNING_DIR),
-            "AUDIT_CHECKPOINT_KEY": settings.AUDIT_CHECKPOINT_KEY,
+            "AUDIT_LOG_SIGNING_KEY": settings.AUDIT_LOG_SIGNING_KEY,
+            "AUDIT_CHECKPOINT_DEBOUNCE": "0",
             **env,
         }
         self.queue, self.log = queue, log

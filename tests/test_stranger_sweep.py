@@ -87,6 +87,7 @@ URL_TABLE: dict[str, tuple[str, dict | None]] = {
     "audit_export": (OWN, {"fmt": "export_fmt"}),
     "audit_verify": (OWN, None),  # whole-chain result only, no events
     "audit_event": (OBJECT, {"seq": "audit_seq"}),
+    "audit_log_vkey": (PUBLIC, None),  # the audit log's verifier key, for anyone
 }
 
 

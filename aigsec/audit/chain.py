@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import json.decoder
 import json.encoder
@@ -35,10 +34,10 @@ def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def checkpoint_mac(key: bytes, seq: int, head_hash: str) -> str:
-    return hmac.new(
-        key, f"aigsec-checkpoint:{seq}:{head_hash}".encode(), hashlib.sha256
-    ).hexdigest()
+def export_line(ev: dict[str, Any]) -> str:
+    """An event's line in export_audit_log (without the newline): the canonical JSON of its
+    nine export fields. Also the input of the event's leaf in the Merkle tree (merkle.py)."""
+    return canonical_json(ev)
 
 
 @dataclass(frozen=True)

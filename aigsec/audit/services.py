@@ -4,10 +4,7 @@ transaction, so the event commits or rolls back with the change it describes."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +12,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from .chain import VerifyResult, checkpoint_mac, event_hash, format_at
+from .chain import VerifyResult, event_hash, format_at
+from .checkpoints import audit_checkpoint_take, checkpoint_soon  # noqa: F401 (its old home)
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
+from .verify import audit_verify_db
 
 
 def _as_stored(number: str) -> float | int:
@@ -77,34 +76,10 @@ def audit_record(
             hash=digest,
         )
         AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
+        if settings.AUDIT_CHECKPOINT_DEBOUNCE > 0:
+            # A signed checkpoint shortly after the burst this event belongs to (checkpoints.py).
+            transaction.on_commit(checkpoint_soon)
     return event
-
-
-def checkpoint_key() -> bytes:
-    """The HMAC key: AUDIT_CHECKPOINT_KEY, else a 0600 file in the data dir made on first use."""
-    if settings.AUDIT_CHECKPOINT_KEY:
-        return settings.AUDIT_CHECKPOINT_KEY.encode()
-    path = Path(settings.AIGSEC_DATA_DIR) / "audit-checkpoint.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
-def audit_checkpoint_take() -> AuditCheckpoint | None:
-    """Sign the current head. Returns None while the trail is empty."""
-    with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
-        if head.seq == 0:
-            return None
-        mac = checkpoint_mac(checkpoint_key(), head.seq, head.hash)
-        return AuditCheckpoint.objects.create(seq=head.seq, hash=head.hash, mac=mac)
 
 
 def audit_export_start(*, actor: Any, team_id: int, fmt: str, filters: dict[str, str]) -> int:
@@ -126,8 +101,6 @@ def audit_export_start(*, actor: Any, team_id: int, fmt: str, filters: dict[str,
 
 def audit_chain_verify(*, actor: Any, team_id: int) -> tuple[VerifyResult, AuditCheckpoint | None]:
     """Verify the whole chain against the latest checkpoint and record `audit.verified`."""
-    from .selectors import audit_verify_db  # selectors imports this module (checkpoint_key)
-
     result, cp = audit_verify_db()
     audit_record(
         "audit.verified",

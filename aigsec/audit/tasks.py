@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import audit_checkpoint_take
+from .checkpoints import audit_checkpoint_take
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

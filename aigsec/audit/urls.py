@@ -7,4 +7,5 @@ urlpatterns = [
     path("audit/events/<int:seq>/", views.audit_event, name="audit_event"),
     path("audit/export/<str:fmt>/", views.audit_export, name="audit_export"),
     path("audit/verify/", views.audit_verify, name="audit_verify"),
+    path(".well-known/aigsec/audit-log-vkey", views.audit_log_vkey, name="audit_log_vkey"),
 ]

@@ -17,10 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from aigsec.core import teamcache
 from aigsec.core.access import Perm, current_membership_for_user, get_for_user
 from aigsec.core.downloads import attachment
+from aigsec.core.ratelimit import rate_limit
 
 from . import selectors, services
 from .chain import event_hash, format_at
 from .forms import AuditFilterForm
+from .keys import verifier
 from .models import AuditEvent
 from .sentences import describe
 
@@ -141,6 +143,15 @@ def audit_event(request: HttpRequest, seq: int) -> HttpResponse:
             "target_url": _target_url(ev.target),
         },
     )
+
+
+@require_GET
+@rate_limit("audit_public", message="Too many requests for the audit log.", methods=("GET",))
+def audit_log_vkey(request: HttpRequest) -> HttpResponse:
+    """The verifier key of the audit log's checkpoints, for anyone (signed-note form)."""
+    resp = HttpResponse(verifier().vkey + "\n", content_type="text/plain; charset=utf-8")
+    resp["Cache-Control"] = "public, max-age=3600"
+    return resp
 
 
 @login_required
