@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Response
-from reviews.selectors import current_decisions_for_evidence
 
 from .models import EvidenceItem, EvidenceLink, EvidenceRevision
 
@@ -113,10 +112,7 @@ def evidence_detail(item: EvidenceItem) -> dict[str, Any]:
         .order_by("response__assessment__title", "response__control__order")
     )
     annotate_freshness([item])
-    # The auditor's current decision, so that whoever answers for the evidence sees a rejection
-    # and its reason on the page where they act on it (a new revision).
-    review = current_decisions_for_evidence([item.pk])[item.pk]
-    return {"item": item, "revisions": revisions, "links": links, "review": review}
+    return {"item": item, "revisions": revisions, "links": links}
 
 
 def linkable_responses(team_id: int) -> QuerySet[Response]:

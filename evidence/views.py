@@ -30,6 +30,7 @@ from aigsec.core.paging import page_param
 from aigsec.core.ratelimit import RateResult, limit_request, wait_text
 from assessments.errors import AssessmentLocked
 from assessments.models import Response
+from reviews.selectors import current_decisions_for_evidence
 
 from . import selectors, services
 from .downloads import revision_download
@@ -157,6 +158,9 @@ def _item(request: HttpRequest, pk: int, perm: Perm) -> EvidenceItem:
 
 def _detail_context(request: HttpRequest, item: EvidenceItem) -> dict:
     ctx = selectors.evidence_detail(item)
+    # The auditor's current decision, so that whoever answers for the evidence sees a rejection
+    # and its reason on the page where they act on it (a new revision).
+    ctx["review"] = current_decisions_for_evidence([item.pk])[item.pk]
     can_answer = can_in_current_team(request, item.team_id, Perm.ANSWER)
     ctx |= {
         "can_answer": can_answer and not item.is_withdrawn,

@@ -45,7 +45,6 @@ from .backup import (
     referenced_storage_names,
     safe_relative,
 )
-from .backup_compat import current_label, only_state_missing, relabel_lines
 
 LOAD_CHUNK = 1000
 
@@ -180,9 +179,7 @@ def manifest_check_files(src: Path, manifest: dict[str, Any]) -> None:
 
 def _check_migrations(manifest: dict[str, Any]) -> None:
     mine, theirs = set(applied_migrations()), set(manifest["migrations"])
-    # A backup from before a model moved app (backup_compat) lacks only migrations that
-    # changed no table: its rows load as they are, under the new labels.
-    if mine != theirs and not (theirs <= mine and only_state_missing(mine - theirs)):
+    if mine != theirs:
         missing = sorted(theirs - mine)[:5]
         extra = sorted(mine - theirs)[:5]
         raise RestoreRefused(
@@ -220,7 +217,7 @@ def _models(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], type[models.
     out = []
     for table in manifest["tables"]:
         try:
-            out.append((table, apps.get_model(current_label(table["model"]))))
+            out.append((table, apps.get_model(table["model"])))
         except (LookupError, ValueError, KeyError):
             raise RestoreRefused(f"{table.get('model')}: no such model in this aigsec.") from None
     return out
@@ -332,7 +329,7 @@ def _load_table(path: Path, expected: dict[str, Any], model: type[models.Model])
                     getattr(d.object, name).set(values)
         batch.clear()
 
-    for d in serializers.deserialize("jsonl", relabel_lines(_lines(path, expected))):
+    for d in serializers.deserialize("jsonl", _lines(path, expected)):
         if type(d.object) is not model:
             raise RestoreRefused(f"{path.name} holds a {d.object._meta.label_lower} row.")
         batch.append(d)

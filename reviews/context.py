@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assessments.models import Response as ResponseModel
+from evidence import selectors as evidence_selectors
 from evidence.models import EvidenceLink
 
 from .decisions import PENDING, item_decision, response_decision
@@ -35,11 +36,11 @@ class LinkedEvidence:
 
     @property
     def freshness_label(self) -> str:
-        return _evidence_selectors().Freshness.LABELS[self.freshness]
+        return evidence_selectors.Freshness.LABELS[self.freshness]
 
     @property
     def freshness_badge(self) -> str:
-        return _evidence_selectors().Freshness.BADGES[self.freshness]
+        return evidence_selectors.Freshness.BADGES[self.freshness]
 
 
 @dataclass
@@ -126,7 +127,7 @@ def queue_context(rows: list[QueueRow]) -> dict[tuple[str, int], RowContext]:
                 LinkedEvidence(
                     item=item,
                     sha256=rev.sha256 if rev else "",
-                    freshness=_evidence_selectors().freshness(item.valid_until, today),
+                    freshness=evidence_selectors.freshness(item.valid_until, today),
                     decision=item_decision(item.latest_review, item.latest_revision_id).decision,
                 )
             )
@@ -150,13 +151,6 @@ def _unchanged_and_accepted(
         return False
     # Only while the copy waits for a decision of its own; every linked item accepted, live.
     return response_decision(r.latest_review, r.updated_at).decision == PENDING and all(
-        e.decision == "accepted" and e.freshness != _evidence_selectors().Freshness.EXPIRED
+        e.decision == "accepted" and e.freshness != evidence_selectors.Freshness.EXPIRED
         for e in ctx.evidence
     )
-
-
-def _evidence_selectors():
-    """evidence.selectors, imported when first used: it imports this app's selectors."""
-    from evidence import selectors
-
-    return selectors

@@ -27,6 +27,7 @@ from aigsec.accounts.models import User
 from aigsec.core.access import Perm, can_in_current_team, scope_for_user, teams_with_perm
 from aigsec.core.paging import Paged, page_window, subquery_count
 from assessments.models import Assessment, Response, ResponseStatus
+from evidence import selectors as evidence_selectors
 from evidence.models import EvidenceItem
 
 from .context import queue_context
@@ -140,9 +141,7 @@ class QueueRow:
     @property
     def freshness_label(self) -> str:
         return (
-            _evidence_selectors().Freshness.LABELS[
-                _evidence_selectors().freshness(self.item.valid_until)
-            ]
+            evidence_selectors.Freshness.LABELS[evidence_selectors.freshness(self.item.valid_until)]
             if self.item
             else ""
         )
@@ -150,9 +149,7 @@ class QueueRow:
     @property
     def freshness_badge(self) -> str:
         return (
-            _evidence_selectors().Freshness.BADGES[
-                _evidence_selectors().freshness(self.item.valid_until)
-            ]
+            evidence_selectors.Freshness.BADGES[evidence_selectors.freshness(self.item.valid_until)]
             if self.item
             else ""
         )
@@ -412,10 +409,3 @@ def threads_for_responses(response_ids: Iterable[int]) -> dict[int, list[ThreadE
     ).order_by("created_at", "k", "id"):
         out[rid].append(ThreadEntry(kind, at, name or email or "", text, decision))
     return out
-
-
-def _evidence_selectors():
-    """evidence.selectors, imported when first used: it imports this app's selectors."""
-    from evidence import selectors
-
-    return selectors

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
-from aigsec.audit import checkpoints, merkle, tree
+from aigsec.audit import debounce, merkle, tree
 from aigsec.audit.checkpoints import audit_checkpoint_take, witness_dir, witness_notes
 from aigsec.audit.models import AuditCheckpoint
 from aigsec.audit.selectors import audit_export_lines
@@ -93,7 +93,7 @@ def test_a_burst_of_writes_gets_one_checkpoint_without_a_broker(settings):
     cps = list(AuditCheckpoint.objects.all())
     assert [cp.seq for cp in cps] == [5]
     assert witness_notes() == [cps[0].note]  # witnessed after its commit
-    checkpoints._timer.join(5)
+    debounce._timer.join(5)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,16 +11,13 @@ database lost, so deleting checkpoint rows before cutting or rewriting the log i
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import transaction
 
 from . import tree
 from .keys import log_origin, signing_key
@@ -94,69 +91,3 @@ def audit_checkpoint_take() -> AuditCheckpoint | None:
         cp = AuditCheckpoint.objects.create(seq=seq, hash=head_hash, root=root.hex(), note=note)
         transaction.on_commit(lambda: witness_append(note, cp.at), robust=True)
     return cp
-
-
-# --- After each burst of writes ---------------------------------------------------------------
-#
-# audit_record registers checkpoint_soon to run when its transaction commits. The first commit
-# of a burst schedules one checkpoint AUDIT_CHECKPOINT_DEBOUNCE seconds later, which covers
-# every event committed until then; later commits inside that window schedule nothing. With a
-# broker the delayed task goes to the workers (the window is a cache key, shared by every
-# process); without one (`make run`, tasks in-process) a timer thread of this process takes it.
-
-_PENDING_KEY = "audit:checkpoint:pending"
-_timer_lock = threading.Lock()
-_timer: threading.Timer | None = None
-
-
-def checkpoint_soon() -> None:
-    delay = settings.AUDIT_CHECKPOINT_DEBOUNCE
-    if delay <= 0:
-        return
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        _start_timer(delay)
-        return
-    try:
-        first = cache.add(_PENDING_KEY, 1, timeout=max(1, int(delay)))
-    except Exception:  # the cache is down: the hourly schedule still takes one
-        logger.warning("audit checkpoint: cache unreachable, not scheduled", exc_info=True)
-        return
-    if first:
-        from .tasks import take_checkpoint
-
-        take_checkpoint.apply_async(countdown=delay)
-
-
-def _start_timer(delay: float) -> None:
-    global _timer
-    with _timer_lock:
-        if _timer is not None and _timer.is_alive():
-            return
-        if _timer is None:
-            # A short-lived process (seed_demo, a management command) must not exit with its
-            # last burst unsigned: the pending checkpoint is taken at exit instead.
-            atexit.register(_take_if_pending)
-        _timer = threading.Timer(delay, _take_in_thread)
-        _timer.daemon = True
-        _timer.start()
-
-
-def _take_if_pending() -> None:
-    with _timer_lock:
-        pending = _timer is not None and _timer.is_alive()
-        if pending:
-            _timer.cancel()
-    if pending:
-        try:
-            audit_checkpoint_take()
-        except Exception:
-            logger.exception("audit checkpoint: could not be taken at exit")
-
-
-def _take_in_thread() -> None:
-    try:
-        audit_checkpoint_take()
-    except Exception:
-        logger.exception("audit checkpoint: could not be taken")
-    finally:
-        connections.close_all()  # this thread's own connections only

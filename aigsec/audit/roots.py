@@ -25,6 +25,7 @@ from django.db import connection, connections
 from . import merkle
 from .chain import EXPORT_FIELDS, export_line, format_at
 from .models import AuditEvent
+from .reads import can_fork_for_verify, range_rows
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,8 @@ _STEP = 10_000
 def leaf_hashes(lo: int, hi: int) -> Iterator[bytes]:
     """Leaf hashes of the events of seq lo..hi, in seq order, each row the next leaf."""
     if connection.vendor == "postgresql":
-        from .verify import _range_rows  # the chain verifier's range reads, same SQL
-
         loads = json.loads
-        with closing(_range_rows(lo, hi, _STEP)) as rows:
+        with closing(range_rows(lo, hi, _STEP)) as rows:
             for row in rows:
                 ev = dict(zip(EXPORT_FIELDS, row, strict=True))
                 ev["data"] = loads(ev["data"])
@@ -97,7 +96,6 @@ def roots_at(
     top: int, sizes: Iterable[int], *, workers: int = 1, block: int = BLOCK
 ) -> dict[int, bytes]:
     """Roots of the wanted sizes (≤ top, the number of events, all present and contiguous)."""
-    from .verify import can_fork_for_verify
 
     wanted = sorted({s for s in sizes if 0 < s <= top})
     out: dict[int, bytes] = {}

@@ -41,6 +41,7 @@ SENTENCES: dict[str, str] = {
     "assessment.created": "{actor} started the assessment {target}",
     "assessment.status_changed": "{actor} moved {target}: {old} → {new}",
     "assessment.locked": "{actor} locked {target} (final)",
+    "assessment.signed_off": "{actor} signed off {target}",
     "audit.exported": "{actor} exported the audit trail ({format})",
     "audit.verified": "{actor} verified the audit chain",
     "auth.login": "{actor} signed in",

@@ -13,7 +13,6 @@ import json
 import logging
 import multiprocessing
 import os
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
@@ -30,7 +29,6 @@ from . import merkle, tree
 from .chain import (
     EXPORT_FIELDS,
     GENESIS_HASH,
-    Row,
     Segment,
     VerifyResult,
     export_line,
@@ -42,6 +40,7 @@ from .checkpoints import witness_notes
 from .keys import log_origin, verifier
 from .models import AuditCheckpoint, AuditEvent
 from .note import MAX_NOTE_BYTES, NoteError, open_checkpoint
+from .reads import VERIFY_COLUMNS, can_fork_for_verify, range_rows
 from .roots import roots_at as merkle_roots_at
 
 logger = logging.getLogger(__name__)
@@ -69,15 +68,9 @@ def latest_valid_checkpoint() -> tuple[AuditCheckpoint | None, str]:
     return cp, checkpoint_signature_error(cp)
 
 
-# The whole chain as export dicts, straight from a server-side cursor: PostgreSQL formats `at`
-# exactly as format_at does and hands `data` over as text. About twice as fast as the ORM path
-# (audit_events_iter), which matters for a chain of millions of events (docs/benchmarks.md).
-_VERIFY_COLUMNS = (
-    "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, "
-    "action, team, target, data::text, prev_hash, hash FROM audit_event"
-)
-_VERIFY_SQL = _VERIFY_COLUMNS + " ORDER BY seq"
-_VERIFY_RANGE_SQL = _VERIFY_COLUMNS + " WHERE seq BETWEEN %s AND %s ORDER BY seq"
+# The whole chain as export dicts, straight from a server-side cursor (reads.py's columns):
+# about twice as fast as the ORM path (audit_events_iter), which matters for millions of events.
+_VERIFY_SQL = VERIFY_COLUMNS + " ORDER BY seq"
 # The extent of the chain, read once: segments are cut from 1 to max(seq), so events appended
 # while the workers run are left out. A row below 1 or without a seq would be outside every
 # segment, so it sends the check to the sequential walk, which reports it.
@@ -87,7 +80,6 @@ _BOUNDS_SQL = (
 )
 # Below this many events a segment is not worth a process (a fork and a connection each).
 MIN_SEGMENT = 20_000
-_VERIFY_STEP = 10_000
 MAX_WORKERS = 64
 
 
@@ -126,21 +118,9 @@ def _all_events_for_verify(chunk_size: int = 10_000) -> Iterator[dict[str, Any]]
                 }
 
 
-def _range_rows(lo: int, hi: int, step: int = _VERIFY_STEP) -> Iterator[Row]:
-    # One plain query per `step` events rather than one server-side cursor: outside a
-    # transaction Django declares that cursor WITH HOLD, so PostgreSQL first copies the whole
-    # result aside before the first FETCH (server CPU ~1.1 s against ~0.65 s for 500,000
-    # events, docs/benchmarks.md). A step's rows (~4 MB) are all the memory this holds. Appends
-    # only add events above hi, so reading lo..hi in several statements reads the same events.
-    with connection.cursor() as cur:
-        for start in range(lo, hi + 1, step):
-            cur.execute(_VERIFY_RANGE_SQL, [start, min(start + step - 1, hi)])
-            yield from cur.fetchall()
-
-
 def _verify_range(lo: int, hi: int, checkpoint_seq: int | None) -> Segment:
     """verify_segment over the rows lo..hi, read on this process's connection."""
-    with closing(_range_rows(lo, hi)) as rows:
+    with closing(range_rows(lo, hi)) as rows:
         return verify_segment(rows, lo, hi, checkpoint_seq)
 
 
@@ -151,22 +131,6 @@ def _verify_range_in_worker(lo: int, hi: int, checkpoint_seq: int | None) -> Seg
         return _verify_range(lo, hi, checkpoint_seq)
     finally:
         connections.close_all()
-
-
-def can_fork_for_verify() -> bool:
-    """Whether the chain may be read by forked processes, each on its own connection.
-
-    Not on SQLite; not inside a transaction (its uncommitted events, a test's among them, are
-    invisible to other connections, and closing the connection to fork would end it); not in
-    a daemonic process (a Celery prefork worker may not have children); not with other threads
-    running (a fork copies their locks, held or not)."""
-    return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not multiprocessing.current_process().daemon
-        and "fork" in multiprocessing.get_all_start_methods()
-        and threading.active_count() == 1
-    )
 
 
 def _segments(top: int, k: int) -> list[tuple[int, int]]:
@@ -263,7 +227,7 @@ def _leaf_hashes(upto: int) -> Iterator[bytes]:
     chain's to report: here each row is simply the next leaf)."""
     if connection.vendor == "postgresql":
         loads, keys = json.loads, EXPORT_FIELDS
-        with closing(_range_rows(1, upto)) as rows:
+        with closing(range_rows(1, upto)) as rows:
             for row in rows:
                 ev = dict(zip(keys, row, strict=True))
                 ev["data"] = loads(ev["data"])

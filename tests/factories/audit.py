@@ -12,12 +12,20 @@ from typing import Any
 import factory
 from django.db import models
 
-from aigsec.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from aigsec.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditTreeNode,
+    AuditTreeState,
+)
 from aigsec.audit.services import audit_checkpoint_take, audit_record
 
 # Models that deliberately have no factory, with the reason (tests/test_factories.py reads it).
 NO_FACTORY: dict[type[models.Model], str] = {
     AuditChainHead: "a singleton row (pk=1) made at migrate time and moved by audit_record",
+    AuditTreeNode: "a stored Merkle subtree hash, derived from the events by aigsec/audit/tree.py",
+    AuditTreeState: "the Merkle tree's progress row, kept by aigsec/audit/tree.py under a lock",
 }
 
 
@@ -41,8 +49,7 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
 
 class AuditCheckpointFactory(factory.django.DjangoModelFactory):
     """A signed checkpoint of the current head, taken by `audit_checkpoint_take` (the daily
-    task's service). On an empty trail an event is appended first, since there is nothing
-    to sign before that."""
+    task's service), after one more event, so that each is a new tree size."""
 
     class Meta:
         model = AuditCheckpoint
@@ -51,9 +58,8 @@ class AuditCheckpointFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class: type[AuditCheckpoint], **kwargs: Any) -> AuditCheckpoint:
         if kwargs:
             raise TypeError(f"A checkpoint signs the current head; got {sorted(kwargs)}.")
+        # A checkpoint signs a tree size not signed yet: one more event makes one.
+        AuditEventFactory()
         checkpoint = audit_checkpoint_take()
-        if checkpoint is None:
-            AuditEventFactory()
-            checkpoint = audit_checkpoint_take()
         assert checkpoint is not None
         return checkpoint
