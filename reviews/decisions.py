@@ -12,7 +12,7 @@ Reviews themselves are never changed: a save or a revision voids a review at rea
 Python reads (`response_decision`, `item_decision`) and SQL expressions over a queryset of the
 target (`response_decision_sql`, `item_decision_sql`, and the accepted-only filters used by the
 verified score) are kept side by side here so that they cannot drift apart;
-tests/test_reviews_denormalised.py holds both to the same cases.
+tests/reviews/test_reviews_denormalised.py holds both to the same cases.
 """
 
 from __future__ import annotations

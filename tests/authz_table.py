@@ -11,7 +11,7 @@ object of the persona's own team and on the same object of the other team, where
 gets a 404. Bodies are valid, effective requests: a refused one that got through would change
 something, and the test checks that nothing changed.
 
-`tests/test_authz_matrix.py` fails for any URL or API operation missing here.
+`tests/core/test_authz_matrix.py` fails for any URL or API operation missing here.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 from aigsec.core.access import ROLE_PERMS, Perm
+from tests.assessments.test_frameworks import small_yaml
 
 from .authz_world import OTHER, Ref, RefText, Upload
-from .test_frameworks import small_yaml
 
 
 class Who(StrEnum):
@@ -114,7 +114,7 @@ V, E, A, R, P, M, AU, AP = (
 )
 PUBLIC, SIGNED_IN = Who.PUBLIC, Who.SIGNED_IN
 FORM = ("GET", "POST")  # GET shows the form, POST sends it
-# Read-only pages are GET-only (require_GET: POST is a 405, tests/test_read_only_pages.py).
+# Read-only pages are GET-only (require_GET: POST is a 405, tests/core/test_read_only_pages.py).
 # Only the favicon redirect (a RedirectView) answers POST like GET; listed as such, so that a
 # POST handler added to it must be decided here.
 LOOSE = ("GET", "POST")

@@ -109,7 +109,8 @@ def verify_events(
 # that does not verify is only "not proven", and the caller then runs verify_events, whose
 # answer (bad seq, reason) is the one reported. It can therefore never fail a good chain, and it
 # passes a bad one only if the body it writes differs from canonical_json(body) while hashing
-# to the stored hash; tests/test_audit_verify_parallel.py holds the two equal on awkward values.
+# to the stored hash; tests/audit/test_audit_verify_parallel.py holds the two equal on awkward
+# values.
 
 # The C encoder behind _CANONICAL.encode, made once (JSONEncoder.iterencode makes it on every
 # call, half the cost of encoding a small object). Same arguments as iterencode passes, but no

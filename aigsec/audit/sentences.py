@@ -3,7 +3,7 @@ Fully implemented", with names instead of `user:7` and the target as a link.
 
 One table, `SENTENCES`, maps each action the code records to a sentence pattern; an action
 not in it (a new one, or one from an older release) gets a generic sentence, so the page never
-fails on it. tests/test_audit_sentences.py checks that every `audit_record("…")` in the code
+fails on it. tests/audit/test_audit_sentences.py checks that every `audit_record("…")` in the code
 has an entry. The raw event stays one click away on the page.
 
 `describe(events)` resolves every name a page needs with one query per kind of object (people,

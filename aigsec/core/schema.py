@@ -1,7 +1,7 @@
 """OpenAPI post-processing: what every operation of a kind answers, documented in one place.
 
 Registered in SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]; the schema fuzz test
-(tests/test_api_fuzz.py) holds the API to what is written here.
+(tests/core/test_api_fuzz.py) holds the API to what is written here.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from reports.models import Report
 from reports.tasks import render_report
+from tests.reports.test_reports_worker import Worker
 
-from ..test_reports_worker import Worker
 from .helpers import off_the_loop
 
 pytestmark = pytest.mark.skipif(

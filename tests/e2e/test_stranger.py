@@ -1,5 +1,5 @@
 """Journey 5, a stranger: the admin of another team, signed in for real (password and code),
-types in every URL of the first team's objects (all of tests/test_stranger_sweep.py's
+types in every URL of the first team's objects (all of tests/core/test_stranger_sweep.py's
 URL_TABLE), and gets the "Not found" page every time; the pages of their own team show none of
 the first team's data."""
 
@@ -16,8 +16,8 @@ from aigsec.accounts.services import api_token_create
 from aigsec.audit.models import AuditEvent
 from evidence.models import EvidenceItem
 from reports.models import Report
+from tests.core.test_stranger_sweep import OBJECT, OWN, URL_TABLE
 
-from ..test_stranger_sweep import OBJECT, OWN, URL_TABLE
 from .conftest import STRANGER
 
 

@@ -4,7 +4,7 @@ tests write `from tests.factories import X` (or `from .factories import X` insid
 Where a model has an invariant that a service keeps (an assessment's responses, the evidence
 store, a review's denormalised pointers, the audit chain), its factory's `_create` calls that
 service instead of writing the row, so a factory can never make what the app could not.
-tests/test_factories.py fails when a model of ours has no factory here."""
+tests/core/test_factories.py fails when a model of ours has no factory here."""
 
 from .accounts import (
     PASSWORD,

@@ -21,7 +21,7 @@ from aigsec.audit.models import (
 )
 from aigsec.audit.services import audit_checkpoint_take, audit_record
 
-# Models that deliberately have no factory, with the reason (tests/test_factories.py reads it).
+# Models that deliberately have no factory, with the reason (tests/core/test_factories.py reads it).
 NO_FACTORY: dict[type[models.Model], str] = {
     AuditChainHead: "a singleton row (pk=1) made at migrate time and moved by audit_record",
     AuditTreeNode: "a stored Merkle subtree hash, derived from the events by aigsec/audit/tree.py",

@@ -1,6 +1,6 @@
 """Upload a large generated file through the real evidence upload view, streaming the request
-body, and report peak memory. Run by tests/test_upload_memory.py in its own process, so that
-ru_maxrss measures this upload alone. Usage: big_upload.py MEGABYTES"""
+body, and report peak memory. Run by tests/evidence/test_upload_memory.py in its own process,
+so that ru_maxrss measures this upload alone. Usage: big_upload.py MEGABYTES"""
 
 import hashlib
 import json
