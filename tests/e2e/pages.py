@@ -48,4 +48,13 @@ def main_pages(demo) -> dict[str, tuple[str | None, str]]:
     }
 
 
-SCREENSHOTS = ("dashboard", "questionnaire", "evidence", "review-queue", "reports", "audit-trail")
+SCREENSHOTS = (
+    "dashboard",
+    "questionnaire",
+    "evidence",
+    "review-queue",
+    "reports",
+    "audit-trail",
+    "sign-off",
+    "signed-off-assessment",
+)
