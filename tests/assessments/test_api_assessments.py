@@ -44,21 +44,6 @@ def client_for(user: User | None) -> APIClient:
     return client
 
 
-@pytest.fixture
-def version(db):
-    return make_framework_version()
-
-
-@pytest.fixture
-def system(personas):
-    return AISystemFactory(team=personas.team, name="Fraud scorer")
-
-
-@pytest.fixture
-def assessment(personas, system, version):
-    return make_assessment(ai_system=system, version=version, actor=personas.risk_owner)
-
-
 def first_response(assessment: Assessment) -> Response:
     return assessment.responses.select_related("control").order_by("control__order").first()
 

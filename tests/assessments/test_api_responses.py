@@ -10,17 +10,20 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
-from aigsec.accounts.models import User
 from aigsec.audit.models import AuditEvent
 from assessments import services
 from assessments.models import (
-    Assessment,
     Control,
-    Response,
 )
-from tests.assessments.test_api_assessments import SYSTEM_BODY, _unchanged
+from tests.assessments.test_api_assessments import (
+    API,
+    SYSTEM_BODY,
+    _unchanged,
+    client_for,
+    first_response,
+    patch,
+)
 from tests.factories import (
     AISystemFactory,
     UserFactory,
@@ -28,40 +31,6 @@ from tests.factories import (
     make_final,
     make_framework_version,
 )
-
-API = "/api/v1"
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        # A fresh instance per client, as a real request would load (no cached roles).
-        client.force_authenticate(user=User.objects.get(pk=user.pk))
-    return client
-
-
-@pytest.fixture
-def version(db):
-    return make_framework_version()
-
-
-@pytest.fixture
-def system(personas):
-    return AISystemFactory(team=personas.team, name="Fraud scorer")
-
-
-@pytest.fixture
-def assessment(personas, system, version):
-    return make_assessment(ai_system=system, version=version, actor=personas.risk_owner)
-
-
-def first_response(assessment: Assessment) -> Response:
-    return assessment.responses.select_related("control").order_by("control__order").first()
-
-
-def patch(user, response: Response, body: dict):
-    return client_for(user).patch(f"{API}/responses/{response.pk}/", body, format="json")
-
 
 # --- Responses ----------------------------------------------------------------------------
 

@@ -4,81 +4,16 @@ persona (the pages are in test_evidence.py)."""
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
-from pathlib import Path
 
 import pytest
-from django.conf import settings as dj_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
-from evidence import services
-from evidence.models import EvidenceItem, EvidenceRevision
+from tests.evidence.test_evidence import PDF, PNG, assert_nothing_stored, make_file_item, upload
 from tests.factories import make_assessment
 
 pytestmark = pytest.mark.django_db
-
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
-
-
-def media_files() -> list[Path]:
-    root = Path(dj_settings.MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def assert_nothing_stored() -> None:
-    assert EvidenceItem.objects.count() == 0
-    assert EvidenceRevision.objects.count() == 0
-    assert media_files() == []
-
-
-def upload(client, name: str, data: bytes, **extra):
-    f = SimpleUploadedFile(name, data, content_type="application/octet-stream")
-    return client.post(
-        reverse("evidence_create"), {"kind": "file", "title": "Policy", "file": f, **extra}
-    )
-
-
-def raw_upload(client, filename: str, data: bytes):
-    """A multipart body built by hand, so the filename reaches the server unaltered."""
-    boundary = "BoUnDaRy"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nfile\r\n',
-        f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nT\r\n',
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n",
-    ]
-    body = "".join(parts).encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return client.generic(
-        "POST",
-        reverse("evidence_create"),
-        body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-
-
-def make_file_item(personas, data: bytes = PDF, name: str = "policy.pdf", team=None, **kw):
-    return services.evidence_create(
-        team=team or personas.team,
-        actor=personas.risk_owner,
-        kind="file",
-        title=kw.pop("title", "Policy"),
-        uploaded_file=SimpleUploadedFile(name, data),
-        **kw,
-    )
-
-
-def zip_bytes(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n, content in entries.items():
-            zf.writestr(n, content)
-    return buf.getvalue()
-
 
 # --- API ------------------------------------------------------------------------------------
 
