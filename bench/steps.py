@@ -56,7 +56,7 @@ def _seed_info(out_dir: Path) -> dict[str, Any]:
 
 
 def step_seed(scale_name: str, out: Path) -> dict[str, Any]:
-    from aigsec.audit.services import audit_checkpoint_take
+    from aigsec.audit.checkpoints import audit_checkpoint_take
 
     call_command("load_framework", verbosity=0)
     result = seed(SCALES[scale_name], media_root=Path(settings.MEDIA_ROOT), log=_log)
@@ -336,7 +336,7 @@ def step_scaleout_verify(scale_name: str, out: Path) -> dict[str, Any]:
     from django.core.files.storage import default_storage
 
     from aigsec.audit.models import AuditEvent
-    from aigsec.audit.selectors import audit_verify_db
+    from aigsec.audit.verify import audit_verify_db
     from evidence.models import EvidenceItem
     from reports.models import Report, ReportStatus
 

@@ -30,8 +30,8 @@ from aigsec.audit.chain import GENESIS_HASH, VerifyResult
 from aigsec.audit.keys import existing_signer, key_path
 from aigsec.audit.models import AuditChainHead
 from aigsec.audit.note import NoteError, open_checkpoint
-from aigsec.audit.selectors import audit_verify_db
 from aigsec.audit.services import audit_record
+from aigsec.audit.verify import audit_verify_db
 from aigsec.core import teamcache
 from evidence.services import evidence_verify_all
 

@@ -103,7 +103,7 @@ def verify_events(
 #
 # verify_events spends most of its time on Python bookkeeping around the hash: a dict per event,
 # a body dict of seven keys sorted by the encoder, an encoder set up for each call. The database
-# verifier (selectors.audit_verify_db) instead walks rows of fixed column types straight from
+# verifier (verify.audit_verify_db) instead walks rows of fixed column types straight from
 # PostgreSQL and writes the seven-key body itself, in the canonical key order; only `data`, the
 # one free-form field, goes through the JSON encoder. It decides nothing on its own: a segment
 # that does not verify is only "not proven", and the caller then runs verify_events, whose

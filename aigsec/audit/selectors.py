@@ -16,16 +16,6 @@ from django.db.models import QuerySet
 from .chain import EXPORT_FIELDS, canonical_json, format_at
 from .models import AuditEvent
 
-# Verification lives in verify.py; these names stay importable from here for existing callers.
-from .verify import (  # noqa: F401
-    MAX_WORKERS,
-    MIN_SEGMENT,
-    audit_verify_db,
-    can_fork_for_verify,
-    default_verify_workers,
-    latest_valid_checkpoint,
-)
-
 PAGE_SIZE = 50
 
 

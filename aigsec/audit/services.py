@@ -13,7 +13,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from .chain import VerifyResult, event_hash, format_at
-from .checkpoints import audit_checkpoint_take  # noqa: F401 (its old home)
 from .debounce import checkpoint_soon
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 from .verify import audit_verify_db

@@ -25,6 +25,7 @@ from .forms import AuditFilterForm
 from .keys import verifier
 from .models import AuditEvent
 from .sentences import describe
+from .verify import latest_valid_checkpoint
 
 _MAX_SEQ = 2**63 - 1
 EXPORTS = {
@@ -161,7 +162,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
     result = None
     if request.method == "POST":
         result, _cp = services.audit_chain_verify(actor=request.user, team_id=m.team_id)
-    checkpoint, checkpoint_error = selectors.latest_valid_checkpoint()
+    checkpoint, checkpoint_error = latest_valid_checkpoint()
     return render(
         request,
         "audit/verify.html",

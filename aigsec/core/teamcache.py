@@ -61,7 +61,7 @@ def team_changed(team: Any) -> None:
 
 def forget_all() -> None:
     """Every team's version replaced (after a restore: the data of all teams changed at once)."""
-    from aigsec.accounts.models import Team  # accounts imports the door, which imports us
+    from aigsec.accounts.models import Team  # at call time: the write services import this module
 
     for team_id in Team.objects.values_list("pk", flat=True).iterator():
         _bump_now(team_id)

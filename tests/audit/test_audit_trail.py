@@ -13,9 +13,10 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from aigsec.audit.chain import GENESIS_HASH, canonical_json, event_hash, format_at
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import AuditCheckpoint, AuditEvent
-from aigsec.audit.selectors import audit_verify_db
-from aigsec.audit.services import audit_checkpoint_take, audit_record
+from aigsec.audit.services import audit_record
+from aigsec.audit.verify import audit_verify_db
 
 ROOT = Path(__file__).resolve().parents[2]
 

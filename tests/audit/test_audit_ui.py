@@ -15,8 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from aigsec.audit.chain import EXPORT_FIELDS, event_hash
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import AuditCheckpoint, AuditEvent
-from aigsec.audit.services import audit_checkpoint_take, audit_record
+from aigsec.audit.services import audit_record
 from tests.factories import make_assessment
 
 TRAIL = "/audit/"

@@ -19,8 +19,9 @@ from django.db import connection
 
 from aigsec.audit import verify as selectors  # the chain verifier's home (issue 15)
 from aigsec.audit.chain import GENESIS_HASH, event_hash, format_at, verify_events, verify_segment
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import AuditEvent
-from aigsec.audit.services import audit_checkpoint_take, audit_record
+from aigsec.audit.services import audit_record
 from aigsec.audit.verify import (
     _all_events_for_verify,
     _verify_by_segments,

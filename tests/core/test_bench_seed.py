@@ -10,8 +10,8 @@ from django.db.models import OuterRef, Subquery
 
 from aigsec.accounts.models import Membership, Team, User
 from aigsec.audit.models import AuditChainHead, AuditEvent
-from aigsec.audit.selectors import audit_verify_db
 from aigsec.audit.services import audit_record
+from aigsec.audit.verify import audit_verify_db
 from assessments.models import AISystem, Assessment, Control, Response
 from bench.scales import SCALES, Scale
 from bench.seed import seed

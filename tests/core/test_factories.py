@@ -21,7 +21,7 @@ from django.db import models
 from aigsec.accounts.models import Membership, Role
 from aigsec.accounts.services import api_token_authenticate
 from aigsec.audit.models import AuditChainHead, AuditEvent
-from aigsec.audit.selectors import audit_verify_db
+from aigsec.audit.verify import audit_verify_db
 from assessments.models import AssessmentStatus, ResponseStatus
 from evidence.models import EvidenceKind
 from reports.models import ReportStatus

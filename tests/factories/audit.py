@@ -12,6 +12,7 @@ from typing import Any
 import factory
 from django.db import models
 
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import (
     AuditChainHead,
     AuditCheckpoint,
@@ -19,7 +20,7 @@ from aigsec.audit.models import (
     AuditTreeNode,
     AuditTreeState,
 )
-from aigsec.audit.services import audit_checkpoint_take, audit_record
+from aigsec.audit.services import audit_record
 
 # Models that deliberately have no factory, with the reason (tests/core/test_factories.py reads it).
 NO_FACTORY: dict[type[models.Model], str] = {

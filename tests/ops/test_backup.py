@@ -30,9 +30,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
+from aigsec.audit.checkpoints import audit_checkpoint_take
 from aigsec.audit.models import AuditEvent
 from aigsec.audit.note import Signer
-from aigsec.audit.services import audit_checkpoint_take
 from assessments.models import Response, ResponseStatus
 from assessments.services import response_save
 from evidence.models import EvidenceItem, EvidenceRevision
